@@ -1,0 +1,370 @@
+"""The scorer: validate -> segment -> dedupe -> encode -> pack -> kernel -> aggregate.
+
+:class:`CEC` holds the options and the (lazily loaded) encoder, so a harness that scores many
+batches loads the model once. :func:`score` is the functional entry point; it reuses one cached
+scorer per distinct set of options.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import os
+import threading
+import warnings
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, Literal, Union, overload
+
+import numpy as np
+import torch
+
+from cec._version import __version__
+from cec.encode import Encoder, resolve_encoder
+from cec.result import CECResult, PairScore
+from cec.segment import Splitter, get_splitter
+from cec.signature import Signature
+from cec.similarity import DEFAULT_MAX_BYTES, pair_scores
+
+__all__ = ["CEC", "score", "EmptyTextWarning", "EMPTY_POLICIES"]
+
+EMPTY_POLICIES = ("zero", "nan", "error")
+EmptyPolicy = Literal["zero", "nan", "error"]
+References = Union[str, Sequence[str]]
+
+
+class EmptyTextWarning(UserWarning):
+    """A pair had no sentences on one side and was scored by the empty policy."""
+
+
+# --------------------------------------------------------------------------------------------
+# input validation (runs before anything loads)
+# --------------------------------------------------------------------------------------------
+def _as_list(value: Any, name: str) -> list[Any]:
+    if value is None:
+        raise TypeError(f"{name} must be a string or a sequence of strings, got None")
+    if isinstance(value, (str, bytes)):
+        raise TypeError(f"{name} must be a sequence here, got a single {type(value).__name__}")
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    try:
+        return list(value)
+    except TypeError:
+        raise TypeError(
+            f"{name} must be a string or a sequence of strings, got {type(value).__name__}"
+        ) from None
+
+
+def _check_text(value: Any, where: str) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{where} must be a str, got {type(value).__name__}: {value!r:.60}")
+    return value
+
+
+def _check_refs(value: Any, where: str) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    refs = _as_list(value, where)
+    if not refs:
+        raise ValueError(f"{where} is an empty list of references; give at least one")
+    return [_check_text(r, f"{where}[{k}]") for k, r in enumerate(refs)]
+
+
+def validate_pairs(generated: Any, reference: Any) -> tuple[list[str], list[list[str]], bool]:
+    """Check the two inputs; return generated texts, references per item, and whether single.
+
+    A single pair is ``(str, str)`` or ``(str, list[str])`` (several references for one text).
+    Otherwise both are sequences of the same length, each reference item a string or a list of
+    strings.
+
+    Raises:
+        TypeError: None, a non-string text, or a string paired with a sequence of texts.
+        ValueError: Different lengths, or an empty list of references for an item.
+    """
+    if isinstance(generated, str):
+        if reference is None:
+            raise TypeError("reference must be a string or a list of strings, got None")
+        return [generated], [_check_refs(reference, "reference")], True
+    gens = _as_list(generated, "generated")
+    if isinstance(reference, str):
+        raise TypeError(
+            "reference is a single string but generated is a sequence; pass one reference per "
+            "generated text (a list of the same length)"
+        )
+    refs = _as_list(reference, "reference")
+    if len(gens) != len(refs):
+        raise ValueError(
+            f"generated has {len(gens)} items but reference has {len(refs)}; they must match"
+        )
+    gens = [_check_text(g, f"generated[{i}]") for i, g in enumerate(gens)]
+    return gens, [_check_refs(r, f"reference[{i}]") for i, r in enumerate(refs)], False
+
+
+# --------------------------------------------------------------------------------------------
+# the scorer
+# --------------------------------------------------------------------------------------------
+class CEC:
+    """A reusable CEC scorer: options fixed once, model loaded once on first use.
+
+    Args:
+        model: ``None`` for the embedded all-MiniLM-L6-v2; a sentence-transformers directory or
+            cached model name; an :class:`~cec.encode.Encoder`; or a callable
+            ``list[str] -> array [n, d]``.
+        device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``...; ``None`` picks CUDA when present.
+        batch_size: Most sentences per encoder forward pass.
+        splitter: Sentence splitter name (see :func:`cec.segment.available_splitters`) or a
+            callable ``str -> list[str]``.
+        empty: What a pair with no sentences on a side scores: ``"zero"`` (default, with a
+            warning), ``"nan"`` (left out of the corpus mean), or ``"error"`` (ValueError).
+        max_memory: Byte budget for one chunk of the similarity kernel.
+        allow_download: Allow a hub model name that is not cached locally to be downloaded.
+
+    Example:
+        >>> scorer = CEC()
+        >>> round(scorer.score("CO2 traps heat. The planet warms.",
+        ...                    "The planet warms. CO2 traps heat."), 4)
+        1.0
+    """
+
+    def __init__(
+        self,
+        model: str | os.PathLike[str] | Encoder | Callable[[list[str]], Any] | None = None,
+        *,
+        device: str | torch.device | None = None,
+        batch_size: int = 64,
+        splitter: str | Callable[[str], list[str]] | Splitter | None = None,
+        empty: EmptyPolicy = "zero",
+        max_memory: int = DEFAULT_MAX_BYTES,
+        allow_download: bool = False,
+    ):
+        if empty not in EMPTY_POLICIES:
+            raise ValueError(f"empty must be one of {EMPTY_POLICIES}, got {empty!r}")
+        if isinstance(max_memory, bool) or not isinstance(max_memory, int) or max_memory < 1024:
+            raise ValueError(f"max_memory must be an integer number of bytes >= 1024, got {max_memory!r}")
+        self.splitter = get_splitter(splitter)
+        self.encoder = resolve_encoder(
+            model, device, batch_size=batch_size, allow_download=allow_download
+        )
+        self.empty = empty
+        self.max_memory = max_memory
+
+    # -- pieces --------------------------------------------------------------------------------
+    @property
+    def device(self) -> torch.device:
+        return self.encoder.device
+
+    def segment(self, text: str) -> list[str]:
+        """Sentences of one text, as this scorer splits them."""
+        return self.splitter(_check_text(text, "text"))
+
+    def encode(self, sentences: Sequence[str]) -> torch.Tensor:
+        """Unit-norm embeddings ``[n, d]`` of sentences, on the scorer's device."""
+        return self.encoder.encode(sentences)
+
+    @property
+    def signature(self) -> Signature:
+        """The signature of this scorer's options (``nrefs`` is set per result)."""
+        return Signature(
+            version=__version__,
+            model=self.encoder.name,
+            weights=self.encoder.weights_hash,
+            splitter=self.splitter.label,
+            empty=self.empty,
+            precision=self.encoder.precision,
+        )
+
+    # -- scoring -------------------------------------------------------------------------------
+    @overload
+    def score(self, generated: str, reference: References) -> float: ...
+    @overload
+    def score(self, generated: Iterable[str], reference: Iterable[References]) -> CECResult: ...
+
+    def score(self, generated: Any, reference: Any) -> float | CECResult:
+        """Score one pair (returns a float) or a corpus of pairs (returns a :class:`CECResult`).
+
+        With several references for an item, the item is scored against each and the best
+        ``sym`` is kept (its ``forward``/``backward`` come from that same reference).
+
+        Args:
+            generated: A text, or a sequence of texts.
+            reference: A text or list of texts (one item's references), or a sequence with one
+                such entry per generated text.
+
+        Raises:
+            TypeError: Bad input types (see :func:`validate_pairs`).
+            ValueError: Mismatched lengths; an empty pair under ``empty="error"``.
+        """
+        gens, refs, single = validate_pairs(generated, reference)
+        result = self._score_lists(gens, refs)
+        return float(result.sym[0]) if single else result
+
+    __call__ = score
+
+    def score_iter(
+        self, pairs: Iterable[tuple[str, References]], *, chunk_size: int = 1024
+    ) -> Iterator[PairScore]:
+        """Score a stream of ``(generated, reference)`` pairs in bounded memory.
+
+        Pairs are read and scored ``chunk_size`` at a time; scores equal :meth:`score` on the
+        whole input (each chunk is scored independently, so only deduplication across chunks is
+        lost).
+
+        Yields:
+            One :class:`~cec.result.PairScore` per input pair, in input order.
+        """
+        if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+            raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
+        iterator = iter(pairs)
+        while True:
+            chunk = list(itertools.islice(iterator, chunk_size))
+            if not chunk:
+                return
+            for k, pair in enumerate(chunk):
+                if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+                    raise TypeError(f"pairs: item {k} is not a (generated, reference) pair")
+            result = self.score([g for g, _ in chunk], [r for _, r in chunk])
+            yield from result
+
+    def _score_lists(self, gens: list[str], refs: list[list[str]]) -> CECResult:
+        n_items = len(gens)
+        # 1. segment every distinct text once; 2. number every distinct sentence once
+        sentence_id: dict[str, int] = {}
+        text_index: dict[str, int] = {}
+        flat: list[int] = []
+        lengths: list[int] = []
+
+        def set_of(text: str) -> int:
+            k = text_index.get(text)
+            if k is None:
+                sents = self.splitter(text)
+                flat.extend(sentence_id.setdefault(s, len(sentence_id)) for s in sents)
+                lengths.append(len(sents))
+                k = text_index[text] = len(lengths) - 1
+            return k
+
+        n_refs = np.fromiter((len(r) for r in refs), dtype=np.int64, count=n_items)
+        item_of_pair = np.repeat(np.arange(n_items), n_refs)
+        gen_set_item = np.fromiter((set_of(g) for g in gens), dtype=np.int64, count=n_items)
+        ref_set = np.fromiter((set_of(r) for rs in refs for r in rs), dtype=np.int64,
+                              count=int(n_refs.sum()))
+        sets_flat = np.asarray(flat, dtype=np.int64)
+        sets_len = np.asarray(lengths, dtype=np.int64)
+        gen_set = gen_set_item[item_of_pair]
+        pair_ok = (sets_len[gen_set] > 0) & (sets_len[ref_set] > 0)
+
+        # an item is empty when none of its pairs has sentences on both sides
+        ok_per_item = np.bincount(item_of_pair[pair_ok], minlength=n_items)
+        empty_items = ok_per_item == 0
+        n_empty = int(empty_items.sum())
+        if n_empty and self.empty == "error":
+            first = int(np.flatnonzero(empty_items)[0])
+            side = "generated" if sets_len[gen_set_item[first]] == 0 else "reference"
+            raise ValueError(
+                f"{side}[{first}] has no sentences after segmentation ({n_empty} empty "
+                f"pair(s) in all) and empty='error'"
+            )
+
+        # 3. encode each distinct sentence once; 4. the kernel over pairs with both sides
+        fwd = np.full(len(ref_set), -np.inf)
+        bwd = np.full(len(ref_set), -np.inf)
+        ok = np.flatnonzero(pair_ok)
+        if len(ok):
+            emb = self.encoder.encode(list(sentence_id))
+            fwd[ok], bwd[ok] = pair_scores(
+                emb, sets_flat, sets_len, gen_set[ok], ref_set[ok], max_bytes=self.max_memory
+            )
+        sym_pairs = (fwd + bwd) / 2
+
+        # 5. best reference per item (the first wins ties), then the empty policy
+        first_pair = np.cumsum(n_refs) - n_refs
+        table = np.full((n_items, max(int(n_refs.max(initial=1)), 1)), -np.inf)
+        table[item_of_pair, np.arange(len(ref_set)) - first_pair[item_of_pair]] = sym_pairs
+        best_ref = table.argmax(axis=1).astype(np.int64)
+        chosen = first_pair + best_ref
+        forward, backward, sym = fwd[chosen], bwd[chosen], sym_pairs[chosen]
+        if n_empty:
+            fill = 0.0 if self.empty == "zero" else math.nan
+            forward[empty_items] = backward[empty_items] = sym[empty_items] = fill
+            if self.empty == "zero":
+                warnings.warn(
+                    f"{n_empty} of {n_items} pair(s) have no sentences on a side and score 0 "
+                    "(empty='zero'); use empty='nan' to leave them out of the mean",
+                    EmptyTextWarning,
+                    stacklevel=3,
+                )
+        distinct = set(n_refs.tolist())
+        nrefs = str(distinct.pop()) if len(distinct) == 1 else ("var" if distinct else "1")
+        return CECResult(
+            forward=forward, backward=backward, sym=sym, empty=empty_items,
+            best_ref=best_ref, signature=self.signature.with_(nrefs=nrefs),
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"CEC(model={self.encoder.name!r}, device='{self.device}', "
+            f"splitter={self.splitter.label!r}, empty={self.empty!r})"
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# functional entry point with a cached scorer per option set
+# --------------------------------------------------------------------------------------------
+_SCORERS: dict[tuple[Any, ...], CEC] = {}
+_LOCK = threading.Lock()
+
+
+def _option_key(options: dict[str, Any]) -> tuple[Any, ...]:
+    def freeze(v: Any) -> Any:
+        if isinstance(v, (str, int, float, bool, type(None))):
+            return v
+        if isinstance(v, (torch.device, os.PathLike)):
+            return str(v)
+        return ("id", id(v))  # callables and encoders: by identity
+
+    return tuple(sorted((k, freeze(v)) for k, v in options.items()))
+
+
+def get_scorer(**options: Any) -> CEC:
+    """The cached :class:`CEC` for these options (built on first request)."""
+    key = _option_key(options)
+    with _LOCK:
+        scorer = _SCORERS.get(key)
+        if scorer is None:
+            scorer = CEC(**options)
+            if len(_SCORERS) >= 8:  # keep a handful of models at most
+                _SCORERS.pop(next(iter(_SCORERS)))
+            _SCORERS[key] = scorer
+        return scorer
+
+
+@overload
+def score(generated: str, reference: References, **options: Any) -> float: ...
+@overload
+def score(generated: Iterable[str], reference: Iterable[References], **options: Any) -> CECResult: ...
+
+
+def score(generated: Any, reference: Any, **options: Any) -> float | CECResult:
+    """Causal Explanation Coherence (Eq. 2) of generated explanations against references.
+
+    One pair gives a float; sequences give a :class:`~cec.result.CECResult` with per-pair
+    ``forward``, ``backward`` and ``sym``, the corpus ``mean``, ``n_empty`` and the
+    ``signature``. Options are those of :class:`CEC`; the scorer for a given set of options is
+    built once per process and reused.
+
+    Args:
+        generated: A text or a sequence of texts.
+        reference: A text, a list of references for one text, or one entry per generated text.
+        **options: ``model``, ``device``, ``batch_size``, ``splitter``, ``empty``,
+            ``max_memory``, ``allow_download``.
+
+    Example:
+        >>> import cec
+        >>> round(cec.score("Greenhouse gases trap heat.", "Greenhouse gases trap heat."), 4)
+        1.0
+        >>> res = cec.score(["CO2 traps heat. Ice melts.", "Oceans warm."],
+        ...                 ["Ice melts. CO2 traps heat.", "Oceans warm."])
+        >>> [round(x, 4) for x in res.sym], round(res.mean, 4)
+        ([1.0, 1.0], 1.0)
+    """
+    gens, refs, single = validate_pairs(generated, reference)  # before anything loads
+    result = get_scorer(**options)._score_lists(gens, refs)
+    return float(result.sym[0]) if single else result

@@ -1,0 +1,102 @@
+"""The reproducibility signature: everything that changes a CEC score, as one short string.
+
+Like sacrebleu's and bert_score's: report it next to every score.
+
+Example:
+    >>> sig = Signature(version="0.1.0", model="all-MiniLM-L6-v2", weights="53aa5117",
+    ...                 splitter="nupunkt-0.8.0", empty="zero", nrefs="1")
+    >>> str(sig)
+    'cec:0.1.0|model:all-MiniLM-L6-v2@53aa5117|seg:nupunkt-0.8.0|empty:zero|nrefs:1|prec:fp32'
+    >>> Signature.parse(str(sig)) == sig
+    True
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+
+__all__ = ["Signature"]
+
+
+@dataclass(frozen=True)
+class Signature:
+    """What a CEC number depends on.
+
+    Attributes:
+        version: cec's version.
+        model: Embedding model name.
+        weights: Short sha256 prefix of the model's weights ("" for a user callable).
+        splitter: Sentence splitter and its version, e.g. ``nupunkt-0.8.0``.
+        empty: Policy for texts with no sentences (``zero``, ``nan``, ``error``).
+        nrefs: References per item (``1``, ``3``, or ``var`` when it varies).
+        precision: Encoder numeric path (``fp32``, ``bf16``, ``int8``...).
+        extra: Further ``key:value`` fields added by options (e.g. ``dir:yes``), in order.
+    """
+
+    version: str
+    model: str
+    weights: str
+    splitter: str
+    empty: str
+    nrefs: str = "1"
+    precision: str = "fp32"
+    extra: tuple[tuple[str, str], ...] = field(default=())
+
+    def __str__(self) -> str:
+        model = f"{self.model}@{self.weights}" if self.weights else self.model
+        parts = [
+            f"cec:{self.version}",
+            f"model:{model}",
+            f"seg:{self.splitter}",
+            f"empty:{self.empty}",
+            f"nrefs:{self.nrefs}",
+            f"prec:{self.precision}",
+        ]
+        parts += [f"{k}:{v}" for k, v in self.extra]
+        return "|".join(parts)
+
+    def with_(self, **changes: object) -> Signature:
+        """A copy with some fields changed."""
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    def with_extra(self, key: str, value: str) -> Signature:
+        """A copy with ``key:value`` set among the extra fields."""
+        kept = tuple((k, v) for k, v in self.extra if k != key)
+        return replace(self, extra=(*kept, (key, value)))
+
+    def to_dict(self) -> dict[str, object]:
+        out = asdict(self)
+        out["extra"] = dict(self.extra)
+        return out
+
+    @classmethod
+    def parse(cls, text: str) -> Signature:
+        """Read a signature string back.
+
+        Raises:
+            ValueError: The string is not a cec signature.
+        """
+        fields: dict[str, str] = {}
+        extra: list[tuple[str, str]] = []
+        known = {"cec", "model", "seg", "empty", "nrefs", "prec"}
+        for part in text.strip().split("|"):
+            key, sep, value = part.partition(":")
+            if not sep:
+                raise ValueError(f"signature: field {part!r} has no ':'")
+            if key in known:
+                fields[key] = value
+            else:
+                extra.append((key, value))
+        if "cec" not in fields or "model" not in fields:
+            raise ValueError(f"signature: {text!r} is not a cec signature")
+        model, _, weights = fields["model"].partition("@")
+        return cls(
+            version=fields["cec"],
+            model=model,
+            weights=weights,
+            splitter=fields.get("seg", ""),
+            empty=fields.get("empty", ""),
+            nrefs=fields.get("nrefs", "1"),
+            precision=fields.get("prec", "fp32"),
+            extra=tuple(extra),
+        )

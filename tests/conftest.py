@@ -1,0 +1,30 @@
+"""Shared fixtures: one default scorer per test session, the shared real data folder."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("CEC_SHARED_DATA", ROOT.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def scorer():
+    """The default CEC scorer (embedded all-MiniLM-L6-v2 on CPU), loaded once per session."""
+    import cec
+
+    return cec.CEC(device="cpu")
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """``../shared/data`` (or $CEC_SHARED_DATA); tests that need it skip, naming the path."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real data folder {SHARED_DATA} is absent")
+    return SHARED_DATA
