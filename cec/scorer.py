@@ -214,13 +214,15 @@ class CEC:
         if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
             raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
         iterator = iter(pairs)
+        offset = 0
         while True:
             chunk = list(itertools.islice(iterator, chunk_size))
             if not chunk:
                 return
-            for k, pair in enumerate(chunk):
+            for k, pair in enumerate(chunk, start=offset):
                 if not isinstance(pair, (tuple, list)) or len(pair) != 2:
                     raise TypeError(f"pairs: item {k} is not a (generated, reference) pair")
+            offset += len(chunk)
             result = self.score([g for g, _ in chunk], [r for _, r in chunk])
             yield from result
 
@@ -362,7 +364,7 @@ def score(generated: Any, reference: Any, **options: Any) -> float | CECResult:
         1.0
         >>> res = cec.score(["CO2 traps heat. Ice melts.", "Oceans warm."],
         ...                 ["Ice melts. CO2 traps heat.", "Oceans warm."])
-        >>> [round(x, 4) for x in res.sym], round(res.mean, 4)
+        >>> res.sym.round(4).tolist(), round(res.mean, 4)
         ([1.0, 1.0], 1.0)
     """
     gens, refs, single = validate_pairs(generated, reference)  # before anything loads
