@@ -1,0 +1,377 @@
+"""The ``cec`` console command: ``cec score`` files, ``cec explain`` one pair.
+
+Exit codes: 0 success; 2 usage error or bad input (missing or unreadable file, missing field,
+mismatched line counts, bad option value), with one line on stderr naming the file and line;
+1 an unexpected error; 130 interrupted. Set ``CEC_DEBUG=1`` to see tracebacks.
+
+Example (shell)::
+
+    cec score examples/pairs.jsonl
+    cec score --pred preds.txt --ref refs.txt --format json -o scores.json
+    cec explain "CO2 traps heat. Seas rise." "Seas rise because CO2 traps heat." --heatmap sim.png
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import sys
+import warnings
+from collections import deque
+from collections.abc import Iterator
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from cec.io import InputError, ItemWriter, Record, open_output, read_records, read_text_pairs
+
+__all__ = ["app", "main", "Summary", "EXIT_OK", "EXIT_UNEXPECTED", "EXIT_BAD_INPUT"]
+
+EXIT_OK, EXIT_UNEXPECTED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+app = typer.Typer(
+    name="cec",
+    help="Causal Explanation Coherence: score generated explanations against references.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def _cli() -> None:
+    """Causal Explanation Coherence: score generated explanations against references."""
+
+
+class OutputFormat(str, Enum):
+    table = "table"
+    json = "json"
+    jsonl = "jsonl"
+    csv = "csv"
+
+
+class InputFormat(str, Enum):
+    jsonl = "jsonl"
+    csv = "csv"
+    tsv = "tsv"
+
+
+class EmptyPolicy(str, Enum):
+    zero = "zero"
+    nan = "nan"
+    error = "error"
+
+
+# ---------------------------------------------------------------------------------------------
+# scorer options shared by the subcommands (map 1:1 to cec.CEC keyword arguments)
+# ---------------------------------------------------------------------------------------------
+ModelOpt = Annotated[Optional[str], typer.Option(
+    "--model", "-m", help="Sentence-transformers model path or cached name (default: embedded "
+    "all-MiniLM-L6-v2).", rich_help_panel="Scorer")]
+DeviceOpt = Annotated[Optional[str], typer.Option(
+    "--device", help="cpu, cuda, cuda:1... (default: CUDA when present).", rich_help_panel="Scorer")]
+BatchOpt = Annotated[int, typer.Option(
+    "--batch-size", min=1, help="Sentences per encoder forward pass.", rich_help_panel="Scorer")]
+SplitterOpt = Annotated[Optional[str], typer.Option(
+    "--splitter", help="Sentence splitter: nupunkt (default), punkt, pysbd, newline, none.",
+    rich_help_panel="Scorer")]
+EmptyOpt = Annotated[EmptyPolicy, typer.Option(
+    "--empty", help="Score of a pair with no sentences on a side: zero (warns), nan (left out of "
+    "the mean), error (exit 2).", rich_help_panel="Scorer")]
+
+
+def scorer_options(model: str | None, device: str | None, batch_size: int, splitter: str | None,
+                   empty: EmptyPolicy, **extra: Any) -> dict[str, Any]:
+    """Keyword arguments for :class:`cec.CEC` from the CLI options (``None`` means default)."""
+    opts: dict[str, Any] = {"batch_size": batch_size, "empty": empty.value}
+    for key, value in {"model": model, "device": device, "splitter": splitter, **extra}.items():
+        if value is not None:
+            opts[key] = value
+    return opts
+
+
+def build_scorer(options: dict[str, Any]) -> Any:
+    """A :class:`cec.CEC` for the options; bad option values become :class:`InputError`."""
+    from cec.scorer import CEC
+
+    try:
+        return CEC(**options)
+    except (TypeError, ValueError, FileNotFoundError) as exc:
+        raise InputError(str(exc)) from None
+
+
+# ---------------------------------------------------------------------------------------------
+# summary with running sums only
+# ---------------------------------------------------------------------------------------------
+class Summary:
+    """Corpus summary from running sums (bounded memory); NaN scores are left out of the means.
+
+    Example:
+        >>> s = Summary()
+        >>> s.add(1.0, 0.5, 0.75, False, 1); s.add(0.0, 0.0, 0.0, True, 1)
+        >>> round(s.mean, 3), s.n, s.n_empty
+        (0.375, 2, 1)
+    """
+
+    def __init__(self) -> None:
+        self.n = self.n_empty = self.n_scored = 0
+        self.sum_fwd = self.sum_bwd = self.sum_sym = 0.0
+        self.nrefs: set[int] = set()
+
+    def add(self, forward: float, backward: float, sym: float, empty: bool, nrefs: int) -> None:
+        self.n += 1
+        self.n_empty += bool(empty)
+        self.nrefs.add(nrefs)
+        if not math.isnan(sym):
+            self.n_scored += 1
+            self.sum_fwd += forward
+            self.sum_bwd += backward
+            self.sum_sym += sym
+
+    def _avg(self, total: float) -> float:
+        return total / self.n_scored if self.n_scored else math.nan
+
+    @property
+    def mean(self) -> float:
+        return self._avg(self.sum_sym)
+
+    @property
+    def nrefs_label(self) -> str:
+        return str(next(iter(self.nrefs))) if len(self.nrefs) == 1 else ("var" if self.nrefs else "1")
+
+    def to_dict(self, signature: str) -> dict[str, Any]:
+        def plain(x: float) -> float | None:
+            return None if math.isnan(x) else x
+
+        return {
+            "cec": plain(self.mean),
+            "forward": plain(self._avg(self.sum_fwd)),
+            "backward": plain(self._avg(self.sum_bwd)),
+            "n": self.n,
+            "n_empty": self.n_empty,
+            "signature": signature,
+        }
+
+    def format(self, signature: str, width: int = 4) -> str:
+        d = self.to_dict(signature)
+
+        def f(x: float | None) -> str:
+            return "nan" if x is None else f"{x:.{width}f}"
+
+        return (
+            f"CEC = {f(d['cec'])} (forward {f(d['forward'])}, backward {f(d['backward'])}; "
+            f"n={self.n}, empty={self.n_empty})\nsignature: {signature}"
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# cec score
+# ---------------------------------------------------------------------------------------------
+def _records(input_path: Path | None, pred: Path | None, refs: list[Path] | None,
+             input_format: InputFormat | None, pred_field: str, ref_fields: list[str],
+             id_field: str) -> Iterator[Record]:
+    if input_path is not None:
+        return read_records(input_path, fmt=input_format.value if input_format else None,
+                            pred_field=pred_field, ref_fields=ref_fields, id_field=id_field or None)
+    return read_text_pairs(pred, refs or [])  # type: ignore[arg-type]
+
+
+def _progress(total: int | None, quiet: bool) -> Any:
+    from tqdm.auto import tqdm
+
+    disable = quiet or not sys.stderr.isatty()
+    return tqdm(total=total, unit="pair", file=sys.stderr, disable=disable, dynamic_ncols=True,
+                mininterval=0.5)
+
+
+@app.command("score")
+def score_command(
+    input_path: Annotated[Optional[Path], typer.Argument(
+        metavar="INPUT", help="JSONL, CSV or TSV file of items (- reads JSONL from stdin).",
+        show_default=False)] = None,
+    pred: Annotated[Optional[Path], typer.Option(
+        "--pred", "-p", help="Plain-text predictions, one explanation per line.",
+        rich_help_panel="Input")] = None,
+    ref: Annotated[Optional[list[Path]], typer.Option(
+        "--ref", "-r", help="Plain-text references, one per line (repeat for several references).",
+        rich_help_panel="Input")] = None,
+    input_format: Annotated[Optional[InputFormat], typer.Option(
+        "--input-format", help="Input format (default: from the suffix).",
+        rich_help_panel="Input")] = None,
+    pred_field: Annotated[str, typer.Option(
+        "--pred-field", help="Field/column with the generated explanation.",
+        rich_help_panel="Input")] = "prediction",
+    ref_field: Annotated[Optional[list[str]], typer.Option(
+        "--ref-field", help="Field/column with the reference; a JSONL field may hold a list. "
+        "Repeat for several references.  [default: reference]", rich_help_panel="Input",
+        show_default=False)] = None,
+    id_field: Annotated[str, typer.Option(
+        "--id-field", help="Field/column with the item id (items without one are numbered).",
+        rich_help_panel="Input")] = "id",
+    fmt: Annotated[OutputFormat, typer.Option(
+        "--format", "-f", help="Output: table, json, jsonl (one row per item) or csv.",
+        rich_help_panel="Output")] = OutputFormat.table,
+    output: Annotated[Optional[Path], typer.Option(
+        "--output", "-o", help="Write the output here instead of stdout.",
+        rich_help_panel="Output")] = None,
+    summary_only: Annotated[bool, typer.Option(
+        "--summary-only", help="Only the corpus summary, no per-item rows.",
+        rich_help_panel="Output")] = False,
+    quiet: Annotated[bool, typer.Option(
+        "--quiet", "-q", help="No progress bar and no warnings on stderr.",
+        rich_help_panel="Output")] = False,
+    model: ModelOpt = None,
+    device: DeviceOpt = None,
+    batch_size: BatchOpt = 64,
+    splitter: SplitterOpt = None,
+    empty: EmptyOpt = EmptyPolicy.zero,
+    chunk_size: Annotated[int, typer.Option(
+        "--chunk-size", min=1, help="Items scored together (memory bound).",
+        rich_help_panel="Scorer")] = 1024,
+) -> None:
+    """Score files of predictions against references; print per-item scores and the summary.
+
+    Input is either one JSONL/CSV/TSV file of items, or --pred and --ref plain-text files with
+    one explanation per line. The summary always carries the signature to report with the score.
+    """
+    if (input_path is None) == (pred is None):
+        raise InputError("give either an INPUT file or --pred with --ref (not both)")
+    if pred is not None and not ref:
+        raise InputError("--pred needs at least one --ref file")
+    if input_path is not None and ref:
+        raise InputError("--ref goes with --pred; for an INPUT file use --ref-field")
+    ref_fields = ref_field or ["reference"]
+
+    def records() -> Iterator[Record]:
+        return _records(input_path, pred, ref, input_format, pred_field, ref_fields, id_field)
+
+    # 1. a validating pass over files before the model loads (counts items for the progress bar)
+    total: int | None = None
+    id_width = 12
+    if input_path is None or str(input_path) != "-":
+        total = 0
+        for rec in records():
+            total += 1
+            id_width = max(id_width, min(len(rec.id), 40))
+    options = scorer_options(model, device, batch_size, splitter, empty)
+    scorer = build_scorer(options)
+
+    # 2. score lazily, writing rows as they come
+    summary = Summary()
+    out = open_output(output)
+    item_fmt = None if summary_only else ("table" if fmt is OutputFormat.table else fmt.value)
+    writer = ItemWriter(out, item_fmt, id_width=id_width) if item_fmt else None
+    pending: deque[Record] = deque()
+
+    def pairs() -> Iterator[tuple[str, Any]]:
+        for rec in records():
+            pending.append(rec)
+            yield rec.prediction, rec.references if len(rec.references) > 1 else rec.references[0]
+
+    n_empty_warned = 0
+    try:
+        with _progress(total, quiet) as bar, warnings.catch_warnings():
+            from cec.scorer import EmptyTextWarning
+
+            warnings.simplefilter("ignore", EmptyTextWarning)
+            try:
+                for ps in scorer.score_iter(pairs(), chunk_size=chunk_size):
+                    rec = pending.popleft()
+                    summary.add(ps.forward, ps.backward, ps.sym, ps.empty, len(rec.references))
+                    if writer is not None:
+                        writer.write(rec.id, ps.forward, ps.backward, ps.sym, ps.empty, ps.best_ref)
+                    bar.update(1)
+            except ValueError as exc:
+                raise _locate(exc, pending) from None
+        signature = str(scorer.signature.with_(nrefs=summary.nrefs_label))
+        result = summary.to_dict(signature)
+        n_empty_warned = summary.n_empty if empty is EmptyPolicy.zero else 0
+        text = summary.format(signature)
+        if writer is not None:
+            writer.close(result)
+        if fmt is OutputFormat.table:
+            out.write(("\n" if writer else "") + text + "\n")
+        elif fmt is OutputFormat.json and writer is None:
+            out.write(json.dumps(result, indent=2) + "\n")
+        elif summary_only and fmt is OutputFormat.jsonl:
+            out.write(json.dumps(result) + "\n")
+        elif summary_only and fmt is OutputFormat.csv:
+            w = csv.writer(out, lineterminator="\n")
+            w.writerow(list(result))
+            w.writerow(["" if v is None else v for v in result.values()])
+        elif fmt in (OutputFormat.jsonl, OutputFormat.csv):
+            # rows went to the output; the summary goes beside them
+            (sys.stdout if output is not None else sys.stderr).write(text + "\n")
+        out.flush()
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    if n_empty_warned and not quiet:
+        _warn(f"{n_empty_warned} of {summary.n} item(s) have no sentences on a side and score 0 "
+              "(--empty zero); use --empty nan to leave them out of the mean")
+
+
+def _locate(exc: ValueError, pending: deque[Record]) -> InputError:
+    """Turn a scorer error about ``generated[k]`` of a chunk into one naming the file line."""
+    import re
+
+    match = re.search(r"(generated|reference)\[(\d+)\]", str(exc))
+    if match and int(match.group(2)) < len(pending):
+        rec = pending[int(match.group(2))]
+        side = "prediction" if match.group(1) == "generated" else "reference"
+        message = str(exc)[match.end():].strip()
+        return InputError(f"{rec.source}: item {rec.id!r}: the {side} {message}")
+    return InputError(str(exc))
+
+
+# ---------------------------------------------------------------------------------------------
+# entry point
+# ---------------------------------------------------------------------------------------------
+def _warn(message: str) -> None:
+    sys.stderr.write(f"cec: warning: {message}\n")
+
+
+def _showwarning(message: Any, category: Any, filename: str, lineno: int, file: Any = None,
+                 line: Any = None) -> None:
+    _warn(f"{message} ({category.__name__})")
+
+
+def _error(message: str) -> None:
+    sys.stderr.write(f"cec: error: {message}\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; return the exit code (0 ok, 2 usage/bad input, 1 unexpected, 130 interrupt)."""
+    debug = os.environ.get("CEC_DEBUG", "") not in ("", "0")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    warnings.showwarning = _showwarning
+    try:
+        app(args=argv, prog_name="cec")  # usage errors: typer prints them and exits 2
+        return EXIT_OK
+    except SystemExit as exc:
+        code = exc.code
+        return code if isinstance(code, int) else (EXIT_OK if code is None else EXIT_UNEXPECTED)
+    except KeyboardInterrupt:
+        _error("interrupted")
+        return EXIT_INTERRUPTED
+    except InputError as exc:
+        if debug:
+            raise
+        _error(str(exc))
+        return EXIT_BAD_INPUT
+    except BrokenPipeError:  # e.g. `cec score ... | head`
+        sys.stderr.close()
+        return EXIT_OK
+    except Exception as exc:  # noqa: BLE001 - the one place that turns anything into exit 1
+        if debug:
+            raise
+        _error(f"unexpected {type(exc).__name__}: {exc} (set CEC_DEBUG=1 for a traceback)")
+        return EXIT_UNEXPECTED
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
