@@ -1,0 +1,176 @@
+"""Precision, recall and F1 of cec.causal link extraction on hand-annotated sentences.
+
+The set is tests/data/causal_links.jsonl: one text per line with the links a person marked
+(cause and effect spans; none for texts that state no link). A predicted link counts as correct
+when it points the same way as a gold link of the same text and its cause and effect overlap the
+gold cause and effect: *strict* needs token F1 >= 0.5 on both spans, *lenient* needs one shared
+content word on both. Negated links (reported with ``negated=True``) are not predictions of a
+stated link and are left out. A *reversed* error is a prediction whose cause matches the gold
+effect and whose effect matches the gold cause (the error the directional score must not make).
+
+Run:
+    python benchmarks/bench_causal_links.py [--split dev|heldout|all] [--json out.json] [-v]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from cec.causal import find_links  # noqa: E402
+from cec.segment import get_splitter  # noqa: E402
+
+DATA = ROOT / "tests" / "data" / "causal_links.jsonl"
+_STOP = {
+    *[
+        "a",
+        "an",
+        "the",
+        "of",
+        "in",
+        "on",
+        "to",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "been",
+        "and",
+        "or",
+        "that",
+        "which",
+        "this",
+        "it",
+        "its",
+    ],
+    *["their", "there", "by", "for", "with", "as", "at", "from", "has", "have", "had", "so"],
+}
+
+
+def tokens(text: str) -> list[str]:
+    return re.findall(r"\w+", text.lower())
+
+
+def token_f1(pred: str, gold: str) -> float:
+    p, g = tokens(pred), tokens(gold)
+    if not p or not g:
+        return 0.0
+    common = sum(min(p.count(w), g.count(w)) for w in set(p))
+    if common == 0:
+        return 0.0
+    prec, rec = common / len(p), common / len(g)
+    return 2 * prec * rec / (prec + rec)
+
+
+def content_overlap(pred: str, gold: str) -> bool:
+    return bool((set(tokens(pred)) - _STOP) & (set(tokens(gold)) - _STOP))
+
+
+def span_match(pred: str, gold: str, mode: str) -> bool:
+    return token_f1(pred, gold) >= 0.5 if mode == "strict" else content_overlap(pred, gold)
+
+
+def load(split: str) -> list[dict]:
+    rows = [json.loads(line) for line in DATA.read_text().splitlines() if line.strip()]
+    return rows if split == "all" else [r for r in rows if r["split"] == split]
+
+
+def evaluate(rows: list[dict], mode: str, verbose: bool = False) -> dict:
+    split = get_splitter(None)
+    tp_pred = n_pred = tp_gold = n_gold = reversed_err = 0
+    neg_texts = neg_clean = 0
+    per_form: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for row in rows:
+        preds = [lk for lk in find_links(split(row["text"])) if not lk.negated]
+        gold = row["links"]
+        n_pred += len(preds)
+        n_gold += len(gold)
+        if not gold:
+            neg_texts += 1
+            neg_clean += not preds
+        ok_pred = [
+            any(
+                span_match(p.cause, g["cause"], mode) and span_match(p.effect, g["effect"], mode)
+                for g in gold
+            )
+            for p in preds
+        ]
+        ok_gold = [
+            any(
+                span_match(p.cause, g["cause"], mode) and span_match(p.effect, g["effect"], mode)
+                for p in preds
+            )
+            for g in gold
+        ]
+        reversed_err += sum(
+            any(
+                span_match(p.cause, g["effect"], mode)
+                and span_match(p.effect, g["cause"], mode)
+                and not ok
+                for g in gold
+            )
+            for p, ok in zip(preds, ok_pred, strict=True)
+        )
+        tp_pred += sum(ok_pred)
+        tp_gold += sum(ok_gold)
+        per_form[row.get("form", "?")][0] += sum(ok_gold) if gold else int(not preds)
+        per_form[row.get("form", "?")][1] += len(gold) if gold else 1
+        if verbose and (not all(ok_pred) or not all(ok_gold) or (not gold and preds)):
+            print(f"  [{row['id']}] {row['text']}")
+            print(f"      gold: {[(g['cause'], g['effect']) for g in gold]}")
+            print(f"      pred: {[(p.cause, p.effect) for p in preds]}")
+    precision = tp_pred / n_pred if n_pred else float("nan")
+    recall = tp_gold / n_gold if n_gold else float("nan")
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {
+        "mode": mode,
+        "texts": len(rows),
+        "gold_links": n_gold,
+        "predicted": n_pred,
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+        "reversed_errors": reversed_err,
+        "negative_texts": neg_texts,
+        "negatives_without_false_link": neg_clean,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--split", choices=["dev", "heldout", "all"], default="all")
+    ap.add_argument("--json", type=Path, help="write the table as JSON here")
+    ap.add_argument("-v", "--verbose", action="store_true", help="print every miss")
+    args = ap.parse_args(argv)
+    splits = ["dev", "heldout", "all"] if args.split == "all" else [args.split]
+    table = []
+    for s in splits:
+        rows = load(s)
+        if not rows:
+            continue
+        for mode in ("strict", "lenient"):
+            table.append({"split": s, **evaluate(rows, mode, args.verbose and mode == "strict")})
+    head = "| split | match | texts | gold | pred | precision | recall | F1 | reversed | negatives clean |"
+    print(head)
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in table:
+        print(
+            f"| {r['split']} | {r['mode']} | {r['texts']} | {r['gold_links']} | {r['predicted']} | "
+            f"{r['precision']:.3f} | {r['recall']:.3f} | {r['f1']:.3f} | {r['reversed_errors']} | "
+            f"{r['negatives_without_false_link']}/{r['negative_texts']} |"
+        )
+    if args.json:
+        args.json.write_text(json.dumps(table, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
