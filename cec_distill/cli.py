@@ -21,7 +21,7 @@ app = typer.Typer(
 
 # (subcommand, module, function). Each helper/stage adds its line here.
 COMMANDS: list[tuple[str, str, str]] = [
-    # ("label", "cec_distill.teacher", "label_command"),
+    ("label", "cec_distill.teacher", "label_command"),
 ]
 
 

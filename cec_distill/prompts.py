@@ -26,12 +26,12 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
 import re
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 from cec_distill.data import CLIMATE_FEVER, ESNLI, Instance
@@ -59,6 +59,7 @@ FIELDS = (
 )
 ROLES = ("system", "user", "assistant")
 
+_PROMPT_DIR = Path(__file__).resolve().parent / "prompts"
 _HEADER = re.compile(r"^###\s*(system|user|assistant)\s*$", re.IGNORECASE)
 _TOKEN = re.compile(r"\{\{|\}\}|\{([A-Za-z_]\w*)\}|[{}]")
 
@@ -171,18 +172,19 @@ def load_template(
         template = dataset
     key = str(template)
     if key in BUILTIN_TEMPLATES and not Path(key).exists():
-        text = (
-            resources.files("cec_distill")
-            .joinpath("prompts", BUILTIN_TEMPLATES[key])
-            .read_text(encoding="utf-8")
-        )
-        return PromptTemplate.parse(text, name=f"builtin:{key}")
+        return _builtin(key)
     p = Path(template)
     if not p.is_file():
         raise FileNotFoundError(
             f"template: no such file {p} (built-in names: {', '.join(BUILTIN_TEMPLATES)})"
         )
     return PromptTemplate.parse(p.read_text(encoding="utf-8"), name=str(p))
+
+
+@functools.cache
+def _builtin(name: str) -> PromptTemplate:
+    text = (_PROMPT_DIR / BUILTIN_TEMPLATES[name]).read_text(encoding="utf-8")
+    return PromptTemplate.parse(text, name=f"builtin:{name}")
 
 
 def render_prompt(

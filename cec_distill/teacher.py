@@ -1,0 +1,891 @@
+"""Teacher labelling: instance -> prompt -> explanation from any OpenAI-compatible endpoint.
+
+Every paid-for answer is kept and nothing is paid for twice:
+
+* Each finished request is appended to an fsync'd JSONL :class:`~cec_distill.store.JsonlStore`
+  before it counts as done; a re-run with the same output skips ids whose latest record is a
+  label, so a run interrupted by Ctrl-C, ``kill -9`` or power loss loses at most the requests in
+  flight.
+* Retries with exponential backoff and full jitter on 429, 5xx, timeouts, dropped connections and
+  malformed or empty answers; ``Retry-After`` (and ``retry-after-ms``) is honoured. The
+  ``openai`` client's own retries are off (``max_retries=0``), so this loop alone decides.
+* A budget (requests sent, total tokens) stops the run cleanly: no new request starts, the
+  requests in flight finish and are written, the run exits 0 saying the budget stopped it.
+* A failed item is written with its error (``"error"`` field) and retried by the next run.
+* The API key is read from an environment variable only, never printed, logged or stored; any
+  text that could carry it (error messages, logs) passes through :class:`Redactor`.
+
+Python use::
+
+    from cec_distill.data import load_climate_fever
+    from cec_distill.teacher import TeacherConfig, label_instances
+    summary = label_instances(load_climate_fever("climate-fever.jsonl"), "labels.jsonl",
+                              TeacherConfig(model="gpt-4"))
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import logging
+import os
+import random
+import sys
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import typer
+
+from cec_distill.data import SPLITS, Instance, load_instances, split
+from cec_distill.prompts import PromptTemplate, load_template, prompt_hash
+from cec_distill.store import JsonlStore
+
+__all__ = [
+    "TeacherConfig",
+    "RetryPolicy",
+    "Budget",
+    "Redactor",
+    "LabelSummary",
+    "TeacherError",
+    "MissingAPIKeyError",
+    "make_client",
+    "label_instances",
+    "label_command",
+    "LOCAL_PLACEHOLDER_KEY",
+]
+
+log = logging.getLogger("cec_distill.teacher")
+
+#: Sent as the API key to a local server (127.0.0.1, localhost, ::1) when the key variable is unset.
+LOCAL_PLACEHOLDER_KEY = "local-no-key"
+_LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "0.0.0.0"}
+
+
+class TeacherError(RuntimeError):
+    """A labelling run cannot go on (bad key, unknown model, missing configuration)."""
+
+
+class MissingAPIKeyError(TeacherError):
+    """The environment variable that should hold the API key is unset."""
+
+
+class _BadResponse(Exception):
+    """A 200 answer that is not a label (malformed, no choices, empty message)."""
+
+    def __init__(self, message: str, usage: dict | None = None):
+        super().__init__(message)
+        self.usage = usage
+
+
+# ----------------------------------------------------------------------------- configuration
+
+
+@dataclass
+class TeacherConfig:
+    """What to ask and how hard to try.
+
+    Attributes:
+        model: Model (or Azure deployment) name, e.g. ``"gpt-4"``.
+        base_url: API root, e.g. ``http://localhost:8000/v1`` (vLLM), ``http://localhost:11434/v1``
+            (Ollama); None means the ``openai`` default (``$OPENAI_BASE_URL`` or api.openai.com).
+        api_key_env: Name of the environment variable holding the key.
+        api_version: Azure OpenAI ``api-version``; when set, ``openai.AzureOpenAI`` is used with
+            ``base_url`` as the deployment URL (``https://RES.openai.azure.com/openai/deployments/NAME``).
+        temperature: Sampling temperature (0 for reproducible labels).
+        seed: Sampling seed sent with each request (None: not sent).
+        max_tokens: Limit on completion tokens per request (None: not sent).
+        token_param: Request field for that limit: ``"max_tokens"`` or ``"max_completion_tokens"``
+            (newer OpenAI reasoning models accept only the latter).
+        timeout: Seconds before a request counts as hung (connect, read and write each).
+        concurrency: Requests in flight at once.
+        max_attempts: Attempts per item in one run (first try included).
+        backoff_base: First backoff in seconds; attempt k waits uniform(0, min(cap, base * 2**(k-1))).
+        backoff_max: Cap on one backoff.
+        max_retry_after: Cap on a server's Retry-After.
+        max_requests: Budget: requests sent in this run (retries count); None = unlimited.
+        max_total_tokens: Budget: total tokens reported by the server in this run; None = unlimited.
+            Checked before each request, so it can be overshot by the requests in flight.
+    """
+
+    model: str = "gpt-4"
+    base_url: str | None = None
+    api_key_env: str = "OPENAI_API_KEY"
+    api_version: str | None = None
+    temperature: float = 0.0
+    seed: int | None = 0
+    max_tokens: int | None = 512
+    token_param: str = "max_tokens"
+    timeout: float = 60.0
+    concurrency: int = 4
+    max_attempts: int = 8
+    backoff_base: float = 1.0
+    backoff_max: float = 60.0
+    max_retry_after: float = 300.0
+    max_requests: int | None = None
+    max_total_tokens: int | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.model, str) or not self.model.strip():
+            raise ValueError(f"model must be a non-empty string, got {self.model!r}")
+        if not isinstance(self.api_key_env, str) or not self.api_key_env:
+            raise ValueError("api_key_env must name an environment variable")
+        if self.token_param not in ("max_tokens", "max_completion_tokens"):
+            raise ValueError(
+                f"token_param must be max_tokens or max_completion_tokens, got {self.token_param!r}"
+            )
+        for name in ("timeout", "backoff_max", "max_retry_after"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
+        if self.backoff_base < 0:
+            raise ValueError(f"backoff_base must be >= 0, got {self.backoff_base!r}")
+        for name in ("concurrency", "max_attempts"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
+        for name in ("max_requests", "max_total_tokens", "max_tokens"):
+            v = getattr(self, name)
+            if v is not None and (not isinstance(v, int) or v < 1):
+                raise ValueError(f"{name} must be None or an integer >= 1, got {v!r}")
+        if not 0 <= self.temperature <= 2:
+            raise ValueError(f"temperature must be in [0, 2], got {self.temperature!r}")
+
+    @property
+    def retry(self) -> RetryPolicy:
+        return RetryPolicy(
+            self.max_attempts, self.backoff_base, self.backoff_max, self.max_retry_after
+        )
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff with full jitter, never sooner than the server's Retry-After.
+
+    Example:
+        >>> p = RetryPolicy(max_attempts=5, base=1.0, cap=8.0)
+        >>> rng = random.Random(0)
+        >>> all(0 <= p.delay(k, None, rng) <= min(8.0, 2 ** (k - 1)) for k in range(1, 10))
+        True
+        >>> p.delay(1, 3.0, rng) >= 3.0
+        True
+    """
+
+    max_attempts: int = 8
+    base: float = 1.0
+    cap: float = 60.0
+    max_retry_after: float = 300.0
+
+    def delay(self, attempt: int, retry_after: float | None, rng: random.Random) -> float:
+        """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
+        backoff = rng.uniform(0.0, min(self.cap, self.base * 2 ** (attempt - 1)))
+        if retry_after is None:
+            return backoff
+        honoured = min(max(retry_after, 0.0), self.max_retry_after)
+        # At least what the server asked, plus a little jitter so workers do not return in a herd.
+        return max(honoured * (1.0 + rng.uniform(0.0, 0.1)), backoff)
+
+
+class Budget:
+    """Thread-safe counters of requests and tokens against optional limits."""
+
+    def __init__(self, max_requests: int | None = None, max_total_tokens: int | None = None):
+        self.max_requests = max_requests
+        self.max_total_tokens = max_total_tokens
+        self.requests = 0
+        self.tokens = 0
+        self._lock = threading.Lock()
+
+    def reason(self) -> str | None:
+        """Why the budget is spent, or None."""
+        if self.max_requests is not None and self.requests >= self.max_requests:
+            return f"max requests ({self.max_requests}) reached"
+        if self.max_total_tokens is not None and self.tokens >= self.max_total_tokens:
+            return f"max total tokens ({self.max_total_tokens}) reached: {self.tokens} tokens used"
+        return None
+
+    def acquire(self) -> bool:
+        """Count one request if the budget allows it; False when spent."""
+        with self._lock:
+            if self.reason() is not None:
+                return False
+            self.requests += 1
+            return True
+
+    def add_tokens(self, n: int) -> None:
+        with self._lock:
+            self.tokens += int(n or 0)
+
+
+class Redactor:
+    """Replaces a secret (the API key) in any text; also a :class:`logging.Filter`.
+
+    Example:
+        >>> Redactor("sk-abcdef123456")("bad key: Bearer sk-abcdef123456")
+        'bad key: Bearer [REDACTED]'
+    """
+
+    def __init__(self, secret: str | None):
+        self.secrets = [s for s in {secret or ""} if len(s) >= 4]
+
+    def __call__(self, text: object) -> str:
+        out = str(text)
+        for s in self.secrets:
+            out = out.replace(s, "[REDACTED]")
+        return out
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.secrets:
+            msg = record.getMessage()
+            clean = self(msg)
+            if clean != msg or record.exc_info:
+                record.msg, record.args = clean, None
+                if record.exc_info:
+                    import traceback
+
+                    record.msg += "\n" + self("".join(traceback.format_exception(*record.exc_info)))
+                    record.exc_info = None
+                    record.exc_text = None
+        return True
+
+
+# ----------------------------------------------------------------------------- client
+
+
+def _is_local(base_url: str | None) -> bool:
+    if not base_url:
+        return False
+    host = (urlsplit(base_url).hostname or "").lower()
+    return host in _LOCAL_HOSTS or host.startswith("127.")
+
+
+def _public_url(base_url: str | None) -> str | None:
+    """base_url without user:password or query (which might carry credentials)."""
+    if not base_url:
+        return None
+    u = urlsplit(base_url)
+    netloc = u.hostname or ""
+    if u.port:
+        netloc += f":{u.port}"
+    return urlunsplit((u.scheme, netloc, u.path, "", ""))
+
+
+def resolve_api_key(config: TeacherConfig) -> str:
+    """The key from ``$<api_key_env>``; a placeholder for a local server; else MissingAPIKeyError."""
+    key = os.environ.get(config.api_key_env, "").strip()
+    if key:
+        return key
+    if _is_local(config.base_url):
+        return LOCAL_PLACEHOLDER_KEY
+    raise MissingAPIKeyError(
+        f"the environment variable {config.api_key_env} is not set: put the API key there "
+        "(or name another variable with --api-key-env); keys are never taken on the command line"
+    )
+
+
+def make_client(config: TeacherConfig, api_key: str | None = None) -> Any:
+    """An ``openai.OpenAI`` (or ``AzureOpenAI`` when ``api_version`` is set) with retries off."""
+    import openai
+
+    key = api_key if api_key is not None else resolve_api_key(config)
+    common: dict[str, Any] = {"api_key": key, "max_retries": 0, "timeout": config.timeout}
+    if config.api_version:
+        if not config.base_url:
+            raise TeacherError("--api-version (Azure) needs --base-url: the deployment URL")
+        return openai.AzureOpenAI(
+            base_url=config.base_url, api_version=config.api_version, **common
+        )
+    return openai.OpenAI(base_url=config.base_url, **common)
+
+
+# ----------------------------------------------------------------------------- one request
+
+
+def _retry_after(exc: Exception) -> float | None:
+    resp = getattr(exc, "response", None)
+    headers = getattr(resp, "headers", None)
+    if headers is None:
+        return None
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            return float(ms) / 1000.0
+        except ValueError:
+            pass
+    ra = headers.get("retry-after")
+    if not ra:
+        return None
+    try:
+        return float(ra)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(ra)
+            return max(0.0, when.timestamp() - time.time())
+        except (TypeError, ValueError):
+            return None
+
+
+def _classify(exc: BaseException) -> tuple[str, bool, bool]:
+    """(kind, retryable, fatal) for an exception raised by one request."""
+    import openai
+
+    if isinstance(exc, _BadResponse):
+        return "bad_response", True, False
+    if isinstance(exc, openai.APITimeoutError):
+        return "timeout", True, False
+    if isinstance(exc, openai.APIConnectionError):
+        return "connection", True, False
+    if isinstance(exc, openai.APIStatusError):
+        code = exc.status_code
+        if code == 429 or code >= 500 or code in (408, 409, 425):
+            return f"http_{code}", True, False
+        if code in (401, 403, 404):
+            return f"http_{code}", False, True  # bad key, no access, unknown model: stop the run
+        return f"http_{code}", False, False
+    if isinstance(
+        exc, (ValueError, openai.APIResponseValidationError)
+    ):  # JSONDecodeError is a ValueError
+        return "malformed", True, False
+    return type(exc).__name__, False, False
+
+
+def _usage_dict(usage: Any) -> dict[str, int] | None:
+    if usage is None:
+        return None
+    out = {}
+    for k in ("prompt_tokens", "completion_tokens", "total_tokens"):
+        v = getattr(usage, k, None)
+        if isinstance(v, int):
+            out[k] = v
+    return out or None
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+class _Labeller:
+    """Shared state of one run: client, template, budget, store, counters."""
+
+    def __init__(
+        self,
+        client: Any,
+        config: TeacherConfig,
+        template: PromptTemplate | None,
+        store: JsonlStore,
+        redact: Redactor,
+        rng_seed: int | None = None,
+    ):
+        self.client = client
+        self.config = config
+        self.template = template
+        self.store = store
+        self.redact = redact
+        self.policy = config.retry
+        self.budget = Budget(config.max_requests, config.max_total_tokens)
+        self.stop = threading.Event()
+        self.stop_reason: str | None = None
+        self.fatal: str | None = None
+        self._rng = random.Random(rng_seed)
+        self._lock = threading.Lock()
+        self.done = 0
+        self.failed = 0
+        self.retries = 0
+
+    def _sleep(self, seconds: float) -> bool:
+        """Wait, unless the run is stopping; True if the wait ran its course."""
+        return not self.stop.wait(seconds)
+
+    def _request_kwargs(self, messages: list[dict]) -> dict[str, Any]:
+        c = self.config
+        kw: dict[str, Any] = {"model": c.model, "messages": messages, "temperature": c.temperature}
+        if c.seed is not None:
+            kw["seed"] = c.seed
+        if c.max_tokens is not None:
+            kw[c.token_param] = c.max_tokens
+        return kw
+
+    def label(self, inst: Instance) -> dict[str, Any] | None:
+        """Label one instance; returns the record to store, or None if stopped before any answer."""
+        c = self.config
+        template = self.template or load_template(None, inst.dataset)
+        messages = template.render(inst)
+        base: dict[str, Any] = {
+            "id": inst.id,
+            "dataset": inst.dataset,
+            "label": inst.label,
+            "model": c.model,
+            "base_url": _public_url(c.base_url),
+            "temperature": c.temperature,
+            "seed": c.seed,
+            "max_tokens": c.max_tokens,
+            "prompt_hash": prompt_hash(messages),
+            "template": template.name,
+            "template_hash": template.hash,
+            "started_at": _now(),
+        }
+        history: list[dict[str, Any]] = []
+        spent: dict[str, int] = {}
+        t_start = time.monotonic()
+        for attempt in range(1, c.max_attempts + 1):
+            if self.stop.is_set():
+                break
+            if not self.budget.acquire():
+                self._stop_for(self.budget.reason() or "budget spent")
+                break
+            t0 = time.monotonic()
+            try:
+                raw = self.client.chat.completions.with_raw_response.create(
+                    **self._request_kwargs(messages)
+                )
+                completion = raw.parse()
+                usage = _usage_dict(getattr(completion, "usage", None))
+                if usage:
+                    self.budget.add_tokens(usage.get("total_tokens", 0))
+                    for k, v in usage.items():
+                        spent[k] = spent.get(k, 0) + v
+                choices = getattr(completion, "choices", None)
+                if not choices:
+                    raise _BadResponse("response has no choices", usage)
+                choice = choices[0]
+                content = getattr(getattr(choice, "message", None), "content", None)
+                if not isinstance(content, str) or not content.strip():
+                    raise _BadResponse("response message is empty", usage)
+                if getattr(choice, "finish_reason", None) == "content_filter":
+                    raise _BadResponse("response stopped by the content filter", usage)
+            except Exception as exc:  # classify, record, maybe retry
+                kind, retryable, fatal = _classify(exc)
+                name = "bad response" if isinstance(exc, _BadResponse) else type(exc).__name__
+                message = self.redact(f"{name}: {exc}")[:500]
+                entry: dict[str, Any] = {"attempt": attempt, "kind": kind, "message": message}
+                status = getattr(exc, "status_code", None)
+                if status is not None:
+                    entry["status"] = status
+                if fatal:
+                    self.fatal = message
+                    self._stop_for(f"fatal error: {message}")
+                if retryable and attempt < c.max_attempts and not self.stop.is_set():
+                    ra = _retry_after(exc)
+                    with self._lock:
+                        delay = self.policy.delay(attempt, ra, self._rng)
+                        self.retries += 1
+                    entry["retry_after"] = ra
+                    entry["delay_s"] = round(delay, 3)
+                    history.append(entry)
+                    log.info(
+                        "%s: attempt %d failed (%s), retrying in %.2fs",
+                        inst.id,
+                        attempt,
+                        message,
+                        delay,
+                    )
+                    if not self._sleep(delay):
+                        break
+                    continue
+                history.append(entry)
+                log.warning("%s: failed after %d attempt(s): %s", inst.id, attempt, message)
+                break
+            # success
+            return {
+                **base,
+                "explanation": content.strip(),
+                "error": None,
+                "response_model": getattr(completion, "model", None),
+                "system_fingerprint": getattr(completion, "system_fingerprint", None),
+                "finish_reason": getattr(choice, "finish_reason", None),
+                "response_id": getattr(completion, "id", None),
+                "request_id": raw.headers.get("x-request-id"),
+                "usage": usage,
+                "usage_all_attempts": spent or None,
+                "attempts": attempt,
+                "retries": history,
+                "finished_at": _now(),
+                "latency_s": round(time.monotonic() - t0, 3),
+                "elapsed_s": round(time.monotonic() - t_start, 3),
+            }
+        if not history:
+            return None  # stopped before any request was answered: nothing to record
+        last = history[-1]
+        return {
+            **base,
+            "explanation": None,
+            "error": {
+                "kind": last["kind"],
+                "message": last["message"],
+                "status": last.get("status"),
+            },
+            "usage": None,
+            "usage_all_attempts": spent or None,
+            "attempts": len(history),
+            "retries": history,
+            "finished_at": _now(),
+            "elapsed_s": round(time.monotonic() - t_start, 3),
+        }
+
+    def _stop_for(self, reason: str) -> None:
+        with self._lock:
+            if self.stop_reason is None:
+                self.stop_reason = reason
+        self.stop.set()
+
+
+# ----------------------------------------------------------------------------- runner
+
+
+@dataclass
+class LabelSummary:
+    """What a run did.
+
+    Attributes:
+        total: Instances given.
+        already_done: Skipped because the output already held their label.
+        labelled: Labels written by this run.
+        failed: Error records written by this run (retried by the next run).
+        remaining: Instances still without a label.
+        requests: Requests sent by this run (retries included).
+        tokens: Total tokens the server reported for this run.
+        retries: Retries made.
+        stopped: Why the run stopped early (budget, interrupt, fatal error), or None.
+        fatal: The fatal error message (bad key, unknown model), or None.
+    """
+
+    total: int = 0
+    already_done: int = 0
+    labelled: int = 0
+    failed: int = 0
+    remaining: int = 0
+    requests: int = 0
+    tokens: int = 0
+    retries: int = 0
+    stopped: str | None = None
+    fatal: str | None = None
+    out: str = ""
+    config: dict = field(default_factory=dict)
+
+    def format(self) -> str:
+        text = (
+            f"labelled {self.labelled}, failed {self.failed}, already done {self.already_done}, "
+            f"remaining {self.remaining} of {self.total}; {self.requests} requests "
+            f"({self.retries} retries), {self.tokens} tokens -> {self.out}"
+        )
+        if self.stopped:
+            text += f"\nstopped: {self.stopped}"
+        return text
+
+
+def label_instances(
+    instances: Sequence[Instance],
+    out: str | os.PathLike,
+    config: TeacherConfig | None = None,
+    *,
+    template: str | os.PathLike | PromptTemplate | None = None,
+    client: Any = None,
+    progress: bool = False,
+    rng_seed: int | None = None,
+) -> LabelSummary:
+    """Label every instance whose id has no label in ``out`` yet; append each result to ``out``.
+
+    Args:
+        instances: Instances with unique ids.
+        out: The labels JSONL (created if absent; resumed if present).
+        config: Model, endpoint, retries, budget (default :class:`TeacherConfig`).
+        template: Prompt template (path, built-in name or object); default per dataset.
+        client: An ``openai`` client to use instead of :func:`make_client` (for custom transports).
+        progress: Show a progress bar on stderr (done/failed/remaining, tokens).
+        rng_seed: Seed of the backoff jitter (None: random).
+
+    Returns:
+        A :class:`LabelSummary`. Raises :class:`KeyboardInterrupt` after writing what finished,
+        when interrupted.
+    """
+    config = config or TeacherConfig()
+    if isinstance(instances, (str, bytes)) or not isinstance(instances, Sequence):
+        raise TypeError("instances must be a sequence of Instance")
+    seen: set[str] = set()
+    for inst in instances:
+        if not isinstance(inst, Instance):
+            raise TypeError(f"instances must hold Instance objects, got {type(inst).__name__}")
+        if inst.id in seen:
+            raise ValueError(f"instances: duplicate id {inst.id!r}")
+        seen.add(inst.id)
+    tmpl = load_template(template) if template is not None else None
+    api_key = None
+    if client is None:
+        api_key = resolve_api_key(config)
+    redact = Redactor(api_key if api_key is not None else os.environ.get(config.api_key_env))
+    handler_filter_targets = [h for h in logging.getLogger().handlers] + list(log.handlers)
+    for h in handler_filter_targets:
+        h.addFilter(redact)
+    if client is None:
+        client = make_client(config, api_key)
+
+    store = JsonlStore.open(out)
+    try:
+        done = store.done_ids()
+        failed_before = store.failed_ids()
+        todo = [i for i in instances if i.id not in done]
+        summary = LabelSummary(
+            total=len(instances),
+            already_done=len(instances) - len(todo),
+            out=str(out),
+            config={k: v for k, v in asdict(config).items() if k != "api_key_env"},
+        )
+        retrying = sum(1 for i in todo if i.id in failed_before)
+        log.info(
+            "%d instances: %d already labelled, %d to label (%d failed before)",
+            len(instances),
+            summary.already_done,
+            len(todo),
+            retrying,
+        )
+        run = _Labeller(client, config, tmpl, store, redact, rng_seed)
+        _run_pool(run, todo, summary, progress)
+    finally:
+        store.close()
+        for h in handler_filter_targets:
+            h.removeFilter(redact)
+    return summary
+
+
+def _run_pool(run: _Labeller, todo: list[Instance], summary: LabelSummary, progress: bool) -> None:
+    it: Iterator[Instance] = iter(todo)
+    it_lock = threading.Lock()
+    bar = None
+    if progress and todo:
+        from tqdm import tqdm
+
+        bar = tqdm(
+            total=len(todo), desc="labelling", unit="item", file=sys.stderr, dynamic_ncols=True
+        )
+
+    def show() -> None:
+        if bar is not None:
+            bar.set_postfix(
+                done=run.done,
+                failed=run.failed,
+                remaining=len(todo) - run.done,
+                tokens=run.budget.tokens,
+                refresh=False,
+            )
+
+    show()
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            while not run.stop.is_set():
+                with it_lock:
+                    inst = next(it, None)
+                if inst is None:
+                    return
+                record = run.label(inst)
+                if record is None:
+                    continue
+                run.store.append(record)  # fsync'd before the item counts as done
+                with run._lock:
+                    if record["error"]:
+                        run.failed += 1
+                    else:
+                        run.done += 1
+                    if bar is not None:
+                        show()
+                        bar.update(1)
+        except BaseException as exc:  # a bug or a disk error: stop everyone, re-raise below
+            errors.append(exc)
+            run._stop_for(f"error: {type(exc).__name__}")
+
+    n = min(run.config.concurrency, len(todo))
+    threads = [threading.Thread(target=worker, name=f"teacher-{k}", daemon=True) for k in range(n)]
+    for t in threads:
+        t.start()
+    interrupted = False
+    try:
+        for t in threads:
+            while t.is_alive():
+                t.join(0.2)
+    except KeyboardInterrupt:
+        interrupted = True
+        run._stop_for("interrupted (Ctrl-C): finishing the requests in flight")
+        print(
+            "\ninterrupted: waiting for the requests in flight to finish and be written "
+            "(Ctrl-C again to abandon them)",
+            file=sys.stderr,
+        )
+        for t in threads:
+            while t.is_alive():
+                t.join(0.2)
+    finally:
+        if bar is not None:
+            bar.close()
+        summary.labelled = run.done
+        summary.failed = run.failed
+        summary.remaining = len(todo) - run.done
+        summary.requests = run.budget.requests
+        summary.tokens = run.budget.tokens
+        summary.retries = run.retries
+        summary.stopped = run.stop_reason
+        summary.fatal = run.fatal
+    if errors:
+        raise errors[0]
+    if interrupted:
+        raise KeyboardInterrupt
+
+
+# ----------------------------------------------------------------------------- CLI
+
+
+def label_command(
+    data: str = typer.Option(
+        ...,
+        "--data",
+        help="Climate-FEVER/e-SNLI file or directory, an instances JSONL, or 'climate-fever' (Hugging Face).",
+    ),
+    out: Path = typer.Option(  # noqa: B008
+        ..., "--out", help="Labels JSONL (append-only; re-running resumes it)."
+    ),
+    model: str = typer.Option("gpt-4", "--model", help="Model or deployment name."),
+    base_url: str | None = typer.Option(
+        None, "--base-url", help="OpenAI-compatible API root, e.g. http://localhost:8000/v1."
+    ),
+    api_key_env: str = typer.Option(
+        "OPENAI_API_KEY", "--api-key-env", help="Environment variable holding the API key."
+    ),
+    api_version: str | None = typer.Option(
+        None, "--api-version", help="Azure OpenAI api-version (base-url = deployment URL)."
+    ),
+    template: str | None = typer.Option(
+        None, "--template", help="Prompt template file (default: built-in per dataset)."
+    ),
+    split_name: str = typer.Option("all", "--split", help="all, train, validation or test."),
+    split_seed: int = typer.Option(
+        0, "--split-seed", help="Seed of the stratified 80/10/10 split."
+    ),
+    limit: int | None = typer.Option(
+        None, "--limit", min=1, help="Only the first N instances (after --split)."
+    ),
+    temperature: float = typer.Option(0.0, "--temperature"),
+    seed: int | None = typer.Option(0, "--seed", help="Sampling seed sent with each request."),
+    max_tokens: int | None = typer.Option(
+        512, "--max-tokens", min=1, help="Completion-token limit per request."
+    ),
+    token_param: str = typer.Option(
+        "max_tokens", "--token-param", help="max_tokens or max_completion_tokens."
+    ),
+    timeout: float = typer.Option(
+        60.0, "--timeout", help="Seconds before a request counts as hung."
+    ),
+    concurrency: int = typer.Option(
+        4, "--concurrency", "-j", min=1, help="Requests in flight at once."
+    ),
+    max_attempts: int = typer.Option(8, "--max-attempts", min=1, help="Attempts per item per run."),
+    backoff_base: float = typer.Option(
+        1.0, "--backoff-base", help="First backoff (s); doubles per attempt."
+    ),
+    backoff_max: float = typer.Option(60.0, "--backoff-max", help="Cap on one backoff (s)."),
+    max_requests: int | None = typer.Option(
+        None, "--max-requests", min=1, help="Budget: requests in this run."
+    ),
+    max_total_tokens: int | None = typer.Option(
+        None, "--max-total-tokens", min=1, help="Budget: tokens in this run."
+    ),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar on stderr."),
+    log_file: Path | None = typer.Option(  # noqa: B008
+        None, "--log-file", help="Also write the log (retries, errors) here."
+    ),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log every retry on stderr."),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Print the first prompt and the counts; send nothing."
+    ),
+) -> None:
+    """Label instances with teacher explanations (resumable, retrying, budgeted).
+
+    Exit status: 0 when every instance is labelled or the budget stopped the run cleanly;
+    1 when some items failed (re-run to retry them); 2 on a fatal error (bad key, unknown model,
+    bad arguments); 130 when interrupted.
+    """
+    _setup_logging(verbose, log_file)
+    try:
+        config = TeacherConfig(
+            model=model,
+            base_url=base_url,
+            api_key_env=api_key_env,
+            api_version=api_version,
+            temperature=temperature,
+            seed=seed,
+            max_tokens=max_tokens,
+            token_param=token_param,
+            timeout=timeout,
+            concurrency=concurrency,
+            max_attempts=max_attempts,
+            backoff_base=backoff_base,
+            backoff_max=backoff_max,
+            max_requests=max_requests,
+            max_total_tokens=max_total_tokens,
+        )
+        if split_name not in ("all", *SPLITS):
+            raise ValueError(f"--split must be all, train, validation or test, got {split_name!r}")
+        instances = load_instances(data)
+        if split_name != "all":
+            instances = split(instances, seed=split_seed)[split_name]
+        if limit is not None:
+            instances = instances[:limit]
+        tmpl = load_template(template) if template is not None else None
+    except (ValueError, TypeError, FileNotFoundError, ImportError, RuntimeError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    if dry_run:
+        done = JsonlStore.open(out, mode="r").done_ids() if out.exists() else set()
+        todo = [i for i in instances if i.id not in done]
+        typer.echo(
+            f"{len(instances)} instances, {len(instances) - len(todo)} already labelled, {len(todo)} to label"
+        )
+        if todo:
+            msgs = (tmpl or load_template(None, todo[0].dataset)).render(todo[0])
+            typer.echo(json.dumps(msgs, ensure_ascii=False, indent=2))
+            typer.echo(f"prompt hash: {prompt_hash(msgs)}")
+        return
+    try:
+        summary = label_instances(instances, out, config, template=tmpl, progress=progress)
+    except TeacherError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        typer.echo(
+            f"interrupted; finished labels are in {out}; re-run the same command to resume",
+            err=True,
+        )
+        raise typer.Exit(130) from None
+    typer.echo(summary.format(), err=True)
+    if summary.fatal:
+        typer.echo(f"error: {summary.fatal}", err=True)
+        raise typer.Exit(2)
+    if summary.stopped and summary.stopped.startswith("max "):
+        typer.echo(f"budget stopped the run ({summary.stopped}); re-run to continue", err=True)
+    if summary.failed:
+        typer.echo(
+            f"{summary.failed} item(s) failed and are recorded with their error; re-run to retry them",
+            err=True,
+        )
+        raise typer.Exit(1)
+
+
+def _setup_logging(verbose: bool, log_file: Path | None) -> None:
+    handlers: list[logging.Handler] = []
+    err = logging.StreamHandler(sys.stderr)
+    err.setLevel(logging.INFO if verbose else logging.WARNING)
+    handlers.append(err)
+    if log_file is not None:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        fh = logging.FileHandler(log_file, encoding="utf-8")
+        fh.setLevel(logging.INFO)
+        handlers.append(fh)
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for h in handlers:
+        h.setFormatter(fmt)
+        log.addHandler(h)
+    log.setLevel(logging.INFO)
+    log.propagate = False
