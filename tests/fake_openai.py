@@ -14,7 +14,7 @@ Actions (strings; ``"429:2.5"`` sets Retry-After to 2.5 seconds):
 * ``ok``        200 with a chat completion whose content names the claim it answers
 * ``429[:s]``   rate limited, ``Retry-After: s`` (default 0.1)
 * ``500``, ``502``, ``503``  server error
-* ``401``, ``400``  client errors (the 401 body echoes the Authorization header, as a careless
+* ``401``, ``400``  client errors (their bodies echo the Authorization header, as a careless
   server might, so tests can check the key never leaks from the client side)
 * ``hang[:s]``  sleep ``s`` seconds (default 30, cut short on shutdown) before answering ``ok``
 * ``drop``      read the request, then close the socket without any response
@@ -122,7 +122,7 @@ class _Handler(BaseHTTPRequestHandler):
         elif kind == "401":
             self._error(401, f"Incorrect API key provided: {self.headers.get('Authorization')}")
         elif kind == "400":
-            self._error(400, "Bad request")
+            self._error(400, f"Bad request from {self.headers.get('Authorization')}")
         elif kind == "malformed":
             body = b'{"id": "chatcmpl-x", "choices": [{"message": {"content": "trunc'
             self._send(200, body)
