@@ -23,7 +23,7 @@ from collections import deque
 from collections.abc import Iterator
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -69,23 +69,57 @@ class EmptyPolicy(str, Enum):
 # ---------------------------------------------------------------------------------------------
 # scorer options shared by the subcommands (map 1:1 to cec.CEC keyword arguments)
 # ---------------------------------------------------------------------------------------------
-ModelOpt = Annotated[Optional[str], typer.Option(
-    "--model", "-m", help="Sentence-transformers model path or cached name (default: embedded "
-    "all-MiniLM-L6-v2).", rich_help_panel="Scorer")]
-DeviceOpt = Annotated[Optional[str], typer.Option(
-    "--device", help="cpu, cuda, cuda:1... (default: CUDA when present).", rich_help_panel="Scorer")]
-BatchOpt = Annotated[int, typer.Option(
-    "--batch-size", min=1, help="Sentences per encoder forward pass.", rich_help_panel="Scorer")]
-SplitterOpt = Annotated[Optional[str], typer.Option(
-    "--splitter", help="Sentence splitter: nupunkt (default), punkt, pysbd, newline, none.",
-    rich_help_panel="Scorer")]
-EmptyOpt = Annotated[EmptyPolicy, typer.Option(
-    "--empty", help="Score of a pair with no sentences on a side: zero (warns), nan (left out of "
-    "the mean), error (exit 2).", rich_help_panel="Scorer")]
+ModelOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--model",
+        "-m",
+        help="Sentence-transformers model path or cached name (default: embedded "
+        "all-MiniLM-L6-v2).",
+        rich_help_panel="Scorer",
+    ),
+]
+DeviceOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--device",
+        help="cpu, cuda, cuda:1... (default: CUDA when present).",
+        rich_help_panel="Scorer",
+    ),
+]
+BatchOpt = Annotated[
+    int,
+    typer.Option(
+        "--batch-size", min=1, help="Sentences per encoder forward pass.", rich_help_panel="Scorer"
+    ),
+]
+SplitterOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--splitter",
+        help="Sentence splitter: nupunkt (default), punkt, pysbd, newline, none.",
+        rich_help_panel="Scorer",
+    ),
+]
+EmptyOpt = Annotated[
+    EmptyPolicy,
+    typer.Option(
+        "--empty",
+        help="Score of a pair with no sentences on a side: zero (warns), nan (left out of "
+        "the mean), error (exit 2).",
+        rich_help_panel="Scorer",
+    ),
+]
 
 
-def scorer_options(model: str | None, device: str | None, batch_size: int, splitter: str | None,
-                   empty: EmptyPolicy, **extra: Any) -> dict[str, Any]:
+def scorer_options(
+    model: str | None,
+    device: str | None,
+    batch_size: int,
+    splitter: str | None,
+    empty: EmptyPolicy,
+    **extra: Any,
+) -> dict[str, Any]:
     """Keyword arguments for :class:`cec.CEC` from the CLI options (``None`` means default)."""
     opts: dict[str, Any] = {"batch_size": batch_size, "empty": empty.value}
     for key, value in {"model": model, "device": device, "splitter": splitter, **extra}.items():
@@ -141,7 +175,9 @@ class Summary:
 
     @property
     def nrefs_label(self) -> str:
-        return str(next(iter(self.nrefs))) if len(self.nrefs) == 1 else ("var" if self.nrefs else "1")
+        return (
+            str(next(iter(self.nrefs))) if len(self.nrefs) == 1 else ("var" if self.nrefs else "1")
+        )
 
     def to_dict(self, signature: str) -> dict[str, Any]:
         def plain(x: float) -> float | None:
@@ -171,12 +207,23 @@ class Summary:
 # ---------------------------------------------------------------------------------------------
 # cec score
 # ---------------------------------------------------------------------------------------------
-def _records(input_path: Path | None, pred: Path | None, refs: list[Path] | None,
-             input_format: InputFormat | None, pred_field: str, ref_fields: list[str],
-             id_field: str) -> Iterator[Record]:
+def _records(
+    input_path: Path | None,
+    pred: Path | None,
+    refs: list[Path] | None,
+    input_format: InputFormat | None,
+    pred_field: str,
+    ref_fields: list[str],
+    id_field: str,
+) -> Iterator[Record]:
     if input_path is not None:
-        return read_records(input_path, fmt=input_format.value if input_format else None,
-                            pred_field=pred_field, ref_fields=ref_fields, id_field=id_field or None)
+        return read_records(
+            input_path,
+            fmt=input_format.value if input_format else None,
+            pred_field=pred_field,
+            ref_fields=ref_fields,
+            id_field=id_field or None,
+        )
     return read_text_pairs(pred, refs or [])  # type: ignore[arg-type]
 
 
@@ -184,54 +231,127 @@ def _progress(total: int | None, quiet: bool) -> Any:
     from tqdm.auto import tqdm
 
     disable = quiet or not sys.stderr.isatty()
-    return tqdm(total=total, unit="pair", file=sys.stderr, disable=disable, dynamic_ncols=True,
-                mininterval=0.5)
+    return tqdm(
+        total=total,
+        unit="pair",
+        file=sys.stderr,
+        disable=disable,
+        dynamic_ncols=True,
+        mininterval=0.5,
+    )
 
 
 @app.command("score")
 def score_command(
-    input_path: Annotated[Optional[Path], typer.Argument(
-        metavar="INPUT", help="JSONL, CSV or TSV file of items (- reads JSONL from stdin).",
-        show_default=False)] = None,
-    pred: Annotated[Optional[Path], typer.Option(
-        "--pred", "-p", help="Plain-text predictions, one explanation per line.",
-        rich_help_panel="Input")] = None,
-    ref: Annotated[Optional[list[Path]], typer.Option(
-        "--ref", "-r", help="Plain-text references, one per line (repeat for several references).",
-        rich_help_panel="Input")] = None,
-    input_format: Annotated[Optional[InputFormat], typer.Option(
-        "--input-format", help="Input format (default: from the suffix).",
-        rich_help_panel="Input")] = None,
-    pred_field: Annotated[str, typer.Option(
-        "--pred-field", help="Field/column with the generated explanation.",
-        rich_help_panel="Input")] = "prediction",
-    ref_field: Annotated[Optional[list[str]], typer.Option(
-        "--ref-field", help="Field/column with the reference; a JSONL field may hold a list. "
-        "Repeat for several references.  [default: reference]", rich_help_panel="Input",
-        show_default=False)] = None,
-    id_field: Annotated[str, typer.Option(
-        "--id-field", help="Field/column with the item id (items without one are numbered).",
-        rich_help_panel="Input")] = "id",
-    fmt: Annotated[OutputFormat, typer.Option(
-        "--format", "-f", help="Output: table, json, jsonl (one row per item) or csv.",
-        rich_help_panel="Output")] = OutputFormat.table,
-    output: Annotated[Optional[Path], typer.Option(
-        "--output", "-o", help="Write the output here instead of stdout.",
-        rich_help_panel="Output")] = None,
-    summary_only: Annotated[bool, typer.Option(
-        "--summary-only", help="Only the corpus summary, no per-item rows.",
-        rich_help_panel="Output")] = False,
-    quiet: Annotated[bool, typer.Option(
-        "--quiet", "-q", help="No progress bar and no warnings on stderr.",
-        rich_help_panel="Output")] = False,
+    input_path: Annotated[
+        Path | None,
+        typer.Argument(
+            metavar="INPUT",
+            help="JSONL, CSV or TSV file of items (- reads JSONL from stdin).",
+            show_default=False,
+        ),
+    ] = None,
+    pred: Annotated[
+        Path | None,
+        typer.Option(
+            "--pred",
+            "-p",
+            help="Plain-text predictions, one explanation per line.",
+            rich_help_panel="Input",
+        ),
+    ] = None,
+    ref: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--ref",
+            "-r",
+            help="Plain-text references, one per line (repeat for several references).",
+            rich_help_panel="Input",
+        ),
+    ] = None,
+    input_format: Annotated[
+        InputFormat | None,
+        typer.Option(
+            "--input-format",
+            help="Input format (default: from the suffix).",
+            rich_help_panel="Input",
+        ),
+    ] = None,
+    pred_field: Annotated[
+        str,
+        typer.Option(
+            "--pred-field",
+            help="Field/column with the generated explanation.",
+            rich_help_panel="Input",
+        ),
+    ] = "prediction",
+    ref_field: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--ref-field",
+            help="Field/column with the reference; a JSONL field may hold a list. "
+            "Repeat for several references.  [default: reference]",
+            rich_help_panel="Input",
+            show_default=False,
+        ),
+    ] = None,
+    id_field: Annotated[
+        str,
+        typer.Option(
+            "--id-field",
+            help="Field/column with the item id (items without one are numbered).",
+            rich_help_panel="Input",
+        ),
+    ] = "id",
+    fmt: Annotated[
+        OutputFormat,
+        typer.Option(
+            "--format",
+            "-f",
+            help="Output: table, json, jsonl (one row per item) or csv.",
+            rich_help_panel="Output",
+        ),
+    ] = OutputFormat.table,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Write the output here instead of stdout.",
+            rich_help_panel="Output",
+        ),
+    ] = None,
+    summary_only: Annotated[
+        bool,
+        typer.Option(
+            "--summary-only",
+            help="Only the corpus summary, no per-item rows.",
+            rich_help_panel="Output",
+        ),
+    ] = False,
+    quiet: Annotated[
+        bool,
+        typer.Option(
+            "--quiet",
+            "-q",
+            help="No progress bar and no warnings on stderr.",
+            rich_help_panel="Output",
+        ),
+    ] = False,
     model: ModelOpt = None,
     device: DeviceOpt = None,
     batch_size: BatchOpt = 64,
     splitter: SplitterOpt = None,
     empty: EmptyOpt = EmptyPolicy.zero,
-    chunk_size: Annotated[int, typer.Option(
-        "--chunk-size", min=1, help="Items scored together (memory bound).",
-        rich_help_panel="Scorer")] = 1024,
+    chunk_size: Annotated[
+        int,
+        typer.Option(
+            "--chunk-size",
+            min=1,
+            help="Items scored together (memory bound).",
+            rich_help_panel="Scorer",
+        ),
+    ] = 1024,
 ) -> None:
     """Score files of predictions against references; print per-item scores and the summary.
 
@@ -286,7 +406,7 @@ def score_command(
                         writer.write(rec.id, ps.forward, ps.backward, ps.sym, ps.empty, ps.best_ref)
                     bar.update(1)
             except ValueError as exc:
-                raise _locate(exc, pending) from None
+                raise _locate(exc, pending, scorer) from None
         signature = str(scorer.signature.with_(nrefs=summary.nrefs_label))
         result = summary.to_dict(signature)
         n_empty_warned = summary.n_empty if empty is EmptyPolicy.zero else 0
@@ -311,20 +431,29 @@ def score_command(
         if out is not sys.stdout:
             out.close()
     if n_empty_warned and not quiet:
-        _warn(f"{n_empty_warned} of {summary.n} item(s) have no sentences on a side and score 0 "
-              "(--empty zero); use --empty nan to leave them out of the mean")
+        _warn(
+            f"{n_empty_warned} of {summary.n} item(s) have no sentences on a side and score 0 "
+            "(--empty zero); use --empty nan to leave them out of the mean"
+        )
 
 
-def _locate(exc: ValueError, pending: deque[Record]) -> InputError:
-    """Turn a scorer error about ``generated[k]`` of a chunk into one naming the file line."""
-    import re
+def _locate(exc: ValueError, pending: deque[Record], scorer: Any) -> InputError:
+    """Name the file line of the item a scorer error is about.
 
-    match = re.search(r"(generated|reference)\[(\d+)\]", str(exc))
-    if match and int(match.group(2)) < len(pending):
-        rec = pending[int(match.group(2))]
-        side = "prediction" if match.group(1) == "generated" else "reference"
-        message = str(exc)[match.end():].strip()
-        return InputError(f"{rec.source}: item {rec.id!r}: the {side} {message}")
+    The only data error the scorer raises mid-stream is an empty text under ``--empty error``;
+    the culprit is the first pending (read but not yet scored) item with an empty side.
+    """
+    if scorer.empty == "error":
+        for rec in pending:
+            if not scorer.segment(rec.prediction):
+                return InputError(
+                    f"{rec.source}: item {rec.id!r}: the prediction has no "
+                    "sentences (--empty error)"
+                )
+            if not any(scorer.segment(r) for r in rec.references):
+                return InputError(
+                    f"{rec.source}: item {rec.id!r}: the reference has no sentences (--empty error)"
+                )
     return InputError(str(exc))
 
 
@@ -335,8 +464,9 @@ def _warn(message: str) -> None:
     sys.stderr.write(f"cec: warning: {message}\n")
 
 
-def _showwarning(message: Any, category: Any, filename: str, lineno: int, file: Any = None,
-                 line: Any = None) -> None:
+def _showwarning(
+    message: Any, category: Any, filename: str, lineno: int, file: Any = None, line: Any = None
+) -> None:
     _warn(f"{message} ({category.__name__})")
 
 

@@ -117,6 +117,9 @@ class CEC:
             warning), ``"nan"`` (left out of the corpus mean), or ``"error"`` (ValueError).
         max_memory: Byte budget for one chunk of the similarity kernel.
         allow_download: Allow a hub model name that is not cached locally to be downloaded.
+        directional: Direction-aware CEC (see :mod:`cec.directional`): a cause -> effect link
+            stated the other way round in the other explanation lowers the score, and
+            ``result.details`` holds each pair's links. ``False`` (default) is exactly Eq. 2.
 
     Example:
         >>> scorer = CEC()
@@ -135,7 +138,10 @@ class CEC:
         empty: EmptyPolicy = "zero",
         max_memory: int = DEFAULT_MAX_BYTES,
         allow_download: bool = False,
+        directional: bool = False,
     ):
+        if not isinstance(directional, bool):
+            raise TypeError(f"directional must be True or False, got {directional!r}")
         if empty not in EMPTY_POLICIES:
             raise ValueError(f"empty must be one of {EMPTY_POLICIES}, got {empty!r}")
         if isinstance(max_memory, bool) or not isinstance(max_memory, int) or max_memory < 1024:
@@ -146,6 +152,7 @@ class CEC:
         )
         self.empty = empty
         self.max_memory = max_memory
+        self.directional = directional
 
     # -- pieces --------------------------------------------------------------------------------
     @property
@@ -163,7 +170,7 @@ class CEC:
     @property
     def signature(self) -> Signature:
         """The signature of this scorer's options (``nrefs`` is set per result)."""
-        return Signature(
+        sig = Signature(
             version=__version__,
             model=self.encoder.name,
             weights=self.encoder.weights_hash,
@@ -171,6 +178,7 @@ class CEC:
             empty=self.empty,
             precision=self.encoder.precision,
         )
+        return sig.with_extra("dir", "yes") if self.directional else sig
 
     # -- scoring -------------------------------------------------------------------------------
     @overload
@@ -198,6 +206,18 @@ class CEC:
         return float(result.sym[0]) if single else result
 
     __call__ = score
+
+    def align(self, generated: Any, reference: Any, *, threshold: float = 0.5) -> Any:
+        """Sentence-level detail of the score: see :func:`cec.align.align`.
+
+        Returns one :class:`~cec.align.Alignment` for a single pair (a list for sequences): the
+        sentences on both sides, their similarity matrix, each sentence's best match, and the
+        reference sentences left uncovered / generated sentences left unsupported under
+        ``threshold``. Its ``forward``/``backward``/``sym`` equal :meth:`score` on the pair.
+        """
+        from cec.align import align
+
+        return align(self, generated, reference, threshold=threshold)
 
     def score_iter(
         self, pairs: Iterable[tuple[str, References]], *, chunk_size: int = 1024
@@ -274,6 +294,16 @@ class CEC:
             fwd[ok], bwd[ok] = pair_scores(
                 emb, sets_flat, sets_len, gen_set[ok], ref_set[ok], max_bytes=self.max_memory
             )
+        pair_links: list[Any] = [None] * len(ref_set)
+        if self.directional and len(ok):  # direction-aware adjustment (cec.directional)
+            from cec.directional import apply_directional
+
+            fwd[ok], bwd[ok], reports = apply_directional(
+                self.encoder.encode, emb, list(sentence_id), sets_flat, sets_len,
+                gen_set[ok], ref_set[ok], fwd[ok], bwd[ok],
+            )
+            for p, report in zip(ok.tolist(), reports, strict=True):
+                pair_links[p] = report
         sym_pairs = (fwd + bwd) / 2
 
         # 5. best reference per item (the first wins ties), then the empty policy
@@ -298,6 +328,7 @@ class CEC:
         return CECResult(
             forward=forward, backward=backward, sym=sym, empty=empty_items,
             best_ref=best_ref, signature=self.signature.with_(nrefs=nrefs),
+            details=[pair_links[c] for c in chosen.tolist()] if self.directional else None,
         )
 
     def __repr__(self) -> str:
@@ -356,7 +387,8 @@ def score(generated: Any, reference: Any, **options: Any) -> float | CECResult:
         generated: A text or a sequence of texts.
         reference: A text, a list of references for one text, or one entry per generated text.
         **options: ``model``, ``device``, ``batch_size``, ``splitter``, ``empty``,
-            ``max_memory``, ``allow_download``.
+            ``max_memory``, ``allow_download``, ``directional`` (direction-aware CEC, see
+            :mod:`cec.directional`; default ``False``, Eq. 2).
 
     Example:
         >>> import cec

@@ -1,0 +1,432 @@
+"""Sentence alignment behind a CEC score: which causal steps were matched, which were missed.
+
+CEC is one number per pair; :func:`align` (and :meth:`cec.CEC.align`) returns the data under it:
+the sentences on both sides (split exactly as :meth:`cec.CEC.score` splits them), their cosine
+similarity matrix, each sentence's best match and score, and, under a threshold, the reference
+sentences left *uncovered* and the generated sentences left *unsupported*. By construction
+``forward`` is the mean of the generated sentences' best scores and ``backward`` the mean of the
+reference sentences' best scores, so the detail always adds up to the score.
+
+Example:
+    >>> import cec
+    >>> a = cec.CEC().align("CO2 traps heat. Ice cream is tasty.",
+    ...                     "CO2 traps heat. The planet warms.", threshold=0.5)
+    >>> a.generated
+    ('CO2 traps heat.', 'Ice cream is tasty.')
+    >>> a.unsupported, a.uncovered
+    ([1], [1])
+    >>> bool(abs(a.forward - a.generated_score.mean()) < 1e-6)
+    True
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from cec.signature import Signature
+
+if TYPE_CHECKING:  # pragma: no cover
+    from cec.scorer import CEC
+
+__all__ = [
+    "Alignment",
+    "align",
+    "DEFAULT_THRESHOLD",
+    "register_section",
+    "unregister_section",
+    "render",
+    "save_heatmap",
+    "HEATMAP_SUFFIXES",
+]
+
+DEFAULT_THRESHOLD = 0.5
+HEATMAP_SUFFIXES = (".png", ".svg", ".pdf")
+
+
+@dataclass(frozen=True, eq=False)
+class Alignment:
+    """Sentence-level detail of one (generated, reference) pair.
+
+    Attributes:
+        generated: The generated explanation's sentences.
+        reference: The (best) reference's sentences.
+        similarity: Cosine similarities ``[len(generated), len(reference)]`` (float64).
+        threshold: Best-match score under which a sentence counts as unsupported/uncovered.
+        forward: Mean over generated sentences of their best score (the pair's CEC forward).
+        backward: Mean over reference sentences of their best score (CEC backward).
+        sym: ``(forward + backward) / 2``, the pair's CEC.
+        empty: Whether a side had no sentences (scores then follow the empty policy).
+        best_ref: Index of the reference aligned here when several were given.
+        signature: The scorer's signature.
+        extras: Further per-pair data added by other analyses (e.g. causal-direction links),
+            shown by :func:`render` through sections registered with :func:`register_section`.
+    """
+
+    generated: tuple[str, ...]
+    reference: tuple[str, ...]
+    similarity: np.ndarray
+    threshold: float
+    forward: float
+    backward: float
+    sym: float
+    empty: bool
+    best_ref: int
+    signature: Signature
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    # -- best matches --------------------------------------------------------------------------
+    @property
+    def generated_match(self) -> np.ndarray:
+        """Per generated sentence, index of its best reference sentence (-1 when none)."""
+        if self.similarity.shape[1] == 0:
+            return np.full(len(self.generated), -1, dtype=np.int64)
+        return self.similarity.argmax(axis=1)
+
+    @property
+    def generated_score(self) -> np.ndarray:
+        """Per generated sentence, its best cosine with a reference sentence (NaN when none)."""
+        if self.similarity.shape[1] == 0:
+            return np.full(len(self.generated), math.nan)
+        return self.similarity.max(axis=1)
+
+    @property
+    def reference_match(self) -> np.ndarray:
+        """Per reference sentence, index of its best generated sentence (-1 when none)."""
+        if self.similarity.shape[0] == 0:
+            return np.full(len(self.reference), -1, dtype=np.int64)
+        return self.similarity.argmax(axis=0)
+
+    @property
+    def reference_score(self) -> np.ndarray:
+        """Per reference sentence, its best cosine with a generated sentence (NaN when none)."""
+        if self.similarity.shape[0] == 0:
+            return np.full(len(self.reference), math.nan)
+        return self.similarity.max(axis=0)
+
+    @property
+    def unsupported(self) -> list[int]:
+        """Generated sentences whose best reference match is under the threshold (or absent)."""
+        s = self.generated_score
+        return [i for i in range(len(s)) if not s[i] >= self.threshold]
+
+    @property
+    def uncovered(self) -> list[int]:
+        """Reference sentences whose best generated match is under the threshold (or absent)."""
+        s = self.reference_score
+        return [j for j in range(len(s)) if not s[j] >= self.threshold]
+
+    # -- output --------------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """Plain Python types (JSON-serialisable; NaN becomes None)."""
+
+        def plain(x: float) -> float | None:
+            return None if math.isnan(x) else float(x)
+
+        return {
+            "cec": plain(self.sym),
+            "forward": plain(self.forward),
+            "backward": plain(self.backward),
+            "empty": self.empty,
+            "best_ref": self.best_ref,
+            "threshold": self.threshold,
+            "generated": [
+                {"text": t, "best_match": int(m), "score": plain(float(s))}
+                for t, m, s in zip(
+                    self.generated, self.generated_match, self.generated_score, strict=True
+                )
+            ],
+            "reference": [
+                {"text": t, "best_match": int(m), "score": plain(float(s))}
+                for t, m, s in zip(
+                    self.reference, self.reference_match, self.reference_score, strict=True
+                )
+            ],
+            "similarity": self.similarity.round(6).tolist(),
+            "unsupported": self.unsupported,
+            "uncovered": self.uncovered,
+            "signature": str(self.signature),
+            "extras": {k: v for k, v in self.extras.items() if _jsonable(v)},
+        }
+
+    def format(self, width: int = 72) -> str:
+        """Readable multi-line text (see :func:`render`)."""
+        return render(self, width=width)
+
+    def __str__(self) -> str:
+        return self.format()
+
+    def heatmap(self, path: str | os.PathLike[str], **kwargs: Any) -> Path:
+        """Write the similarity matrix as a heatmap image (see :func:`save_heatmap`)."""
+        return save_heatmap(self, path, **kwargs)
+
+
+def _jsonable(value: Any) -> bool:
+    import json
+
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+# ---------------------------------------------------------------------------------------------
+# computation
+# ---------------------------------------------------------------------------------------------
+def align(
+    scorer: CEC, generated: Any, reference: Any, *, threshold: float = DEFAULT_THRESHOLD
+) -> Alignment | list[Alignment]:
+    """Align the sentences of generated explanations with their references.
+
+    Segmentation, embeddings and the empty policy are the scorer's, so each alignment's
+    ``forward``/``backward``/``sym`` equal :meth:`cec.CEC.score` on the same pair (to float
+    noise). With several references for an item, the one with the best ``sym`` is aligned (the
+    first on ties), as in scoring.
+
+    Args:
+        scorer: The :class:`cec.CEC` whose options to use.
+        generated: A text, or a sequence of texts.
+        reference: A text or a list of references for one text, or one entry per generated text.
+        threshold: Best-match cosine under which a sentence counts as unsupported (generated)
+            or uncovered (reference).
+
+    Returns:
+        One :class:`Alignment` for a single pair, else a list in input order.
+
+    Raises:
+        TypeError, ValueError: Bad input (as :meth:`cec.CEC.score`), a threshold that is not a
+            number, or an empty side under ``empty="error"``.
+    """
+    from cec.scorer import EmptyTextWarning, validate_pairs
+
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)):
+        raise TypeError(f"threshold must be a number, got {type(threshold).__name__}")
+    if math.isnan(threshold):
+        raise ValueError("threshold must not be NaN")
+    gens, refs, single = validate_pairs(generated, reference)
+    gen_sents = [tuple(scorer.segment(g)) for g in gens]
+    ref_sents = [[tuple(scorer.segment(r)) for r in rs] for rs in refs]
+    unique: dict[str, int] = {}
+    for sents in [*gen_sents, *(s for rs in ref_sents for s in rs)]:
+        for s in sents:
+            unique.setdefault(s, len(unique))
+    emb = scorer.encode(list(unique)).double().cpu().numpy() if unique else np.zeros((0, 1))
+    signature = scorer.signature.with_(nrefs=_nrefs_label(refs))
+
+    out: list[Alignment] = []
+    n_empty = 0
+    for i, (g, rs) in enumerate(zip(gen_sents, ref_sents, strict=True)):
+        options = []
+        for k, r in enumerate(rs):
+            sim = emb[[unique[s] for s in g]] @ emb[[unique[s] for s in r]].T
+            sim = sim.reshape(len(g), len(r))
+            if len(g) and len(r):
+                fwd, bwd = float(sim.max(axis=1).mean()), float(sim.max(axis=0).mean())
+                options.append(((fwd + bwd) / 2, -k, fwd, bwd, sim, r))
+        if options:
+            sym, neg_k, fwd, bwd, sim, r = max(options, key=lambda o: (o[0], o[1]))
+            out.append(
+                Alignment(g, r, sim, float(threshold), fwd, bwd, sym, False, -neg_k, signature)
+            )
+            continue
+        # empty: no reference with sentences on both sides
+        n_empty += 1
+        if scorer.empty == "error":
+            side = "generated" if not g else "reference"
+            raise ValueError(f"{side}[{i}] has no sentences after segmentation and empty='error'")
+        fill = 0.0 if scorer.empty == "zero" else math.nan
+        r = rs[0]
+        sim = np.zeros((len(g), len(r)))
+        out.append(Alignment(g, r, sim, float(threshold), fill, fill, fill, True, 0, signature))
+    if n_empty and scorer.empty == "zero":
+        warnings.warn(
+            f"{n_empty} of {len(gens)} pair(s) have no sentences on a side and score 0 "
+            "(empty='zero')",
+            EmptyTextWarning,
+            stacklevel=3,
+        )
+    return out[0] if single else out
+
+
+def _nrefs_label(refs: list[list[str]]) -> str:
+    distinct = {len(r) for r in refs}
+    return str(distinct.pop()) if len(distinct) == 1 else "var"
+
+
+# ---------------------------------------------------------------------------------------------
+# text rendering, with room for extra sections
+# ---------------------------------------------------------------------------------------------
+Section = Callable[[Alignment], list[str] | None]
+_SECTIONS: list[tuple[str, Section]] = []
+
+
+def register_section(title: str, fn: Section) -> None:
+    """Add a section to :func:`render` (and ``cec explain``) output.
+
+    ``fn(alignment)`` returns the section's lines, or ``None`` to skip it for that pair. A
+    second registration under the same title replaces the first.
+
+    Example:
+        >>> register_section("Length", lambda a: [f"{len(a.generated)} generated sentences"])
+        >>> unregister_section("Length")
+    """
+    unregister_section(title)
+    _SECTIONS.append((title, fn))
+
+
+def unregister_section(title: str) -> None:
+    """Remove a section added by :func:`register_section` (no error when absent)."""
+    _SECTIONS[:] = [(t, f) for t, f in _SECTIONS if t != title]
+
+
+def _clip(text: str, width: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: max(width - 1, 1)] + "…"
+
+
+def _num(x: float) -> str:
+    return "  -  " if math.isnan(x) else f"{x:.3f}"
+
+
+def render(alignment: Alignment, width: int = 72, matrix_limit: int = 12) -> str:
+    """Readable text: the scores, each sentence with its best match, what is uncovered or
+    unsupported, the similarity matrix (when small), then any registered sections.
+    """
+    a = alignment
+    t = a.threshold
+    lines = [
+        f"CEC = {_num(a.sym)}  (forward {_num(a.forward)}, backward {_num(a.backward)})"
+        + ("  [empty pair]" if a.empty else "")
+        + (f"  [best of the references: #{a.best_ref}]" if a.best_ref else ""),
+        f"signature: {a.signature}",
+        "",
+        f"Generated sentences, best reference match (forward; below {t:g} = unsupported):",
+    ]
+    for i, (text, m, s) in enumerate(
+        zip(a.generated, a.generated_match, a.generated_score, strict=True), start=1
+    ):
+        mark = "  UNSUPPORTED" if i - 1 in a.unsupported else ""
+        target = f"R{m + 1}" if m >= 0 else "--"
+        lines.append(f"  G{i:<3} {_num(float(s))}  best {target:<4} {_clip(text, width)}{mark}")
+    if not a.generated:
+        lines.append("  (no sentences)")
+    lines += ["", f"Reference sentences, best generated match (backward; below {t:g} = uncovered):"]
+    for j, (text, m, s) in enumerate(
+        zip(a.reference, a.reference_match, a.reference_score, strict=True), start=1
+    ):
+        mark = "  UNCOVERED" if j - 1 in a.uncovered else ""
+        target = f"G{m + 1}" if m >= 0 else "--"
+        lines.append(f"  R{j:<3} {_num(float(s))}  best {target:<4} {_clip(text, width)}{mark}")
+    if not a.reference:
+        lines.append("  (no sentences)")
+    lines += [
+        "",
+        "Unsupported generated sentences: "
+        + (", ".join(f"G{i + 1}" for i in a.unsupported) or "none"),
+        "Uncovered reference sentences:   "
+        + (", ".join(f"R{j + 1}" for j in a.uncovered) or "none"),
+    ]
+    n, m = a.similarity.shape
+    if n and m and max(n, m) <= matrix_limit:
+        lines += ["", "Similarity (rows G, columns R):"]
+        lines.append("        " + "".join(f"{'R' + str(j + 1):>7}" for j in range(m)))
+        for i in range(n):
+            row = "".join(f"{a.similarity[i, j]:>7.3f}" for j in range(m))
+            lines.append(f"  {'G' + str(i + 1):<5} {row}")
+    for title, fn in _SECTIONS:
+        extra = fn(a)
+        if extra is not None:
+            lines += ["", f"{title}:", *extra]
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------
+# heatmap
+# ---------------------------------------------------------------------------------------------
+def save_heatmap(
+    alignment: Alignment,
+    path: str | os.PathLike[str],
+    *,
+    label_width: int = 40,
+    title: str | None = None,
+) -> Path:
+    """Write the sentence similarity matrix as an image; the format follows the suffix.
+
+    Args:
+        alignment: The pair's alignment.
+        path: Output file ending in ``.png``, ``.svg`` or ``.pdf``.
+        label_width: Characters of each sentence shown in the axis labels.
+        title: Figure title (default: the pair's scores).
+
+    Returns:
+        The path written.
+
+    Raises:
+        ValueError: Unsupported suffix.
+        ImportError: matplotlib is missing (``pip install "cec[plot]"``).
+    """
+    path = Path(path)
+    if path.suffix.lower() not in HEATMAP_SUFFIXES:
+        raise ValueError(
+            f"heatmap path must end in one of {', '.join(HEATMAP_SUFFIXES)}, got {path.name!r}"
+        )
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg", force=False)
+        from matplotlib.figure import Figure
+    except ImportError as exc:  # pragma: no cover - depends on install
+        raise ImportError('heatmaps need matplotlib: pip install "cec[plot]"') from exc
+
+    a = alignment
+    n, m = a.similarity.shape
+    fig = Figure(
+        figsize=(
+            2.5 + 0.6 * max(m, 1) + label_width * 0.06,
+            1.8 + 0.45 * max(n, 1) + label_width * 0.05,
+        )
+    )
+    ax = fig.add_subplot()
+    data = a.similarity if n and m else np.zeros((max(n, 1), max(m, 1)))
+    image = ax.imshow(
+        data, vmin=min(0.0, float(data.min())), vmax=1.0, cmap="viridis", aspect="auto"
+    )
+    fig.colorbar(image, ax=ax, label="cosine similarity")
+    ax.set_yticks(
+        range(n), [f"G{i + 1} {_clip(s, label_width)}" for i, s in enumerate(a.generated)]
+    )
+    ax.set_xticks(
+        range(m),
+        [f"R{j + 1} {_clip(s, label_width)}" for j, s in enumerate(a.reference)],
+        rotation=35,
+        ha="right",
+    )
+    ax.set_xlabel("reference sentences")
+    ax.set_ylabel("generated sentences")
+    for i in range(n):
+        for j in range(m):
+            v = a.similarity[i, j]
+            ax.text(
+                j,
+                i,
+                f"{v:.2f}",
+                ha="center",
+                va="center",
+                fontsize=8,
+                color="black" if v > 0.6 else "white",
+            )
+    ax.set_title(
+        title or f"CEC {_num(a.sym)} (fwd {_num(a.forward)}, bwd {_num(a.backward)})", fontsize=10
+    )
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, format=path.suffix.lower()[1:], dpi=120)
+    return path
