@@ -1,0 +1,546 @@
+"""Student fine-tuning and generation settings: dataclasses loaded from YAML, presets merged.
+
+A training config is a YAML mapping. ``preset: NAME`` (``tinyllama-1.1b``, ``phi-2``,
+``gemma-2b``; or the path of a preset file) loads ``cec_distill/presets/NAME.yaml`` first and the
+config is merged over it key by key, so every preset value can be overridden. Unknown keys,
+wrong types and impossible values raise :class:`ConfigError` naming the key, before any model
+loads.
+
+Example:
+    >>> cfg = load_train_config({"preset": "tinyllama-1.1b", "train_file": "train.jsonl",
+    ...                          "output_dir": "out", "learning_rate": 2e-4})
+    >>> cfg.model.name_or_path, cfg.epochs, cfg.batch_size, cfg.learning_rate
+    ('TinyLlama/TinyLlama-1.1B-Chat-v1.0', 10, 8, 0.0002)
+    >>> cfg.lora.target_modules[:2]
+    ['q_proj', 'k_proj']
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import importlib.util
+import os
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "ConfigError",
+    "ModelConfig",
+    "QuantConfig",
+    "LoraSettings",
+    "FormatConfig",
+    "TrainConfig",
+    "GenerateConfig",
+    "PRESETS",
+    "LORA_TARGETS",
+    "load_yaml",
+    "load_preset",
+    "merge",
+    "from_dict",
+    "to_dict",
+    "load_train_config",
+    "load_generate_config",
+    "resolve_model_path",
+]
+
+PRESET_DIR = Path(__file__).resolve().parent / "presets"
+PRESETS = ("tinyllama-1.1b", "phi-2", "gemma-2b")
+
+#: LoRA target modules per model family (``config.model_type``): every attention and MLP
+#: projection, the QLoRA paper's recommendation.
+LORA_TARGETS: dict[str, list[str]] = {
+    "llama": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+    "mistral": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+    "qwen2": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+    "gemma": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+    "gemma2": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+    "phi": ["q_proj", "k_proj", "v_proj", "dense", "fc1", "fc2"],
+    "phi3": ["qkv_proj", "o_proj", "gate_up_proj", "down_proj"],
+    "gpt2": ["c_attn", "c_proj", "c_fc"],
+}
+
+ORDERS = ("rationale_first", "answer_first")
+RATIONALE_LOSSES = ("token", "semantic", "both")
+SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup")
+DEFAULT_INSTRUCTION = (
+    "Explain how the evidence supports or contradicts the claim, describing the cause-and-effect "
+    "relationships that link them."
+)
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing, unknown, of the wrong type or out of range."""
+
+
+# --------------------------------------------------------------------------------------------
+# the settings
+# --------------------------------------------------------------------------------------------
+@dataclass
+class ModelConfig:
+    """Where the student's base weights come from.
+
+    Attributes:
+        name_or_path: Hugging Face model id (cached locally, or downloaded where allowed) or a
+            local directory.
+        gguf_file: A GGUF file inside ``name_or_path`` (dequantized by transformers on load).
+        package: Name of an installed Python package whose folder holds the weights (found with
+            ``importlib.util.find_spec`` without importing it); replaces ``name_or_path``.
+        dtype: Torch dtype of a full-precision load: ``auto`` (bf16 on CUDA where supported,
+            fp16 on other CUDA, fp32 on CPU), ``float32``, ``bfloat16``, ``float16``.
+        chat_template: ``auto`` uses the tokenizer's chat template when it has one; ``none``
+            always uses the plain layout.
+        trust_remote_code: Passed to ``from_pretrained``.
+        revision: Hub revision.
+    """
+
+    name_or_path: str = ""
+    gguf_file: str | None = None
+    package: str | None = None
+    dtype: str = "auto"
+    chat_template: str = "auto"
+    trust_remote_code: bool = False
+    revision: str | None = None
+
+
+@dataclass
+class QuantConfig:
+    """4-bit QLoRA loading (bitsandbytes).
+
+    Attributes:
+        load_in_4bit: ``auto`` loads 4-bit where bitsandbytes can (CUDA; CPU with a
+            CPU-capable bitsandbytes) and falls back to full precision with a log line where
+            it cannot; ``true`` requires it; ``false`` never quantizes.
+        quant_type: ``nf4`` (QLoRA) or ``fp4``.
+        double_quant: Quantize the quantization constants too.
+        compute_dtype: ``auto`` (bf16 on CUDA with bf16 support, fp16 on other CUDA, fp32 on
+            CPU), or a dtype name.
+    """
+
+    load_in_4bit: bool | str = "auto"
+    quant_type: str = "nf4"
+    double_quant: bool = True
+    compute_dtype: str = "auto"
+
+
+@dataclass
+class LoraSettings:
+    """LoRA adapter settings (peft).
+
+    Attributes:
+        r: Rank.
+        alpha: Scaling numerator (``lora_alpha``).
+        dropout: Dropout on the adapter input.
+        target_modules: Module names; ``None`` picks :data:`LORA_TARGETS` for the model family.
+        bias: ``none``, ``all`` or ``lora_only``.
+    """
+
+    r: int = 16
+    alpha: int = 32
+    dropout: float = 0.05
+    target_modules: list[str] | None = None
+    bias: str = "none"
+
+
+@dataclass
+class FormatConfig:
+    """How an instance becomes a prompt and a target (see :mod:`cec_distill.formatting`).
+
+    Attributes:
+        order: ``rationale_first`` (the paper: the explanation, then the answer if the student
+            has to give one) or ``answer_first`` (Post-Semantic-Thinking: ``Answer: LABEL``
+            first, then ``Explanation: ...``).
+        label_in_prompt: Give the gold label in the prompt (the paper's ``[Claim; Evidence;
+            Label]``). ``None`` means yes for ``rationale_first`` and no for ``answer_first``
+            (where the answer is the label the student predicts).
+        instruction: The request after the instance.
+        system: A system message for chat templates (``None``: the template's default).
+    """
+
+    order: str = "rationale_first"
+    label_in_prompt: bool | None = None
+    instruction: str = DEFAULT_INSTRUCTION
+    system: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.order not in ORDERS:
+            raise ConfigError(f"order must be one of {ORDERS}, got {self.order!r}")
+        if self.label_in_prompt is None:
+            self.label_in_prompt = self.order == "rationale_first"
+        if self.order == "answer_first" and self.label_in_prompt:
+            raise ConfigError(
+                "order='answer_first' needs label_in_prompt: false (the answer is the label; "
+                "the student cannot both be given it and predict it)"
+            )
+
+
+@dataclass
+class TrainConfig:
+    """Supervised fine-tuning of a student on ``[claim; evidence; label] -> explanation``.
+
+    Defaults are the paper's (10 epochs, lr 2e-5, batch 8, the model's maximum length).
+
+    Attributes:
+        train_file: Instances JSONL (``cec_distill.data.write_instances``) or any file
+            :func:`cec_distill.data.load_instances` reads.
+        output_dir: Checkpoints, the final adapter, logs.
+        validation_file: Instances evaluated during training (loss, and CEC on generations).
+        labels_file: Teacher labels JSONL (``id``, ``explanation``); when absent the target is
+            the instance's human explanation number ``reference_index``.
+        reference_index: Which of ``instance.explanations`` is the target without labels_file.
+        epochs: Passes over the training set.
+        max_steps: Stop after this many optimizer steps (overrides epochs when set).
+        learning_rate: Peak learning rate (paper 2e-5; LoRA practice is nearer 2e-4).
+        batch_size: Examples per device per forward pass.
+        grad_accum: Forward passes per optimizer step.
+        max_length: Longest prompt + target in tokens; ``None`` is the model's maximum.
+        warmup_ratio: Fraction of steps of linear warm-up.
+        weight_decay: AdamW weight decay.
+        lr_scheduler: ``linear``, ``cosine``, ``constant``, ``constant_with_warmup``.
+        max_grad_norm: Gradient clipping (0 disables).
+        seed: Seeds data order, dropout and initialisation of adapters and head.
+        gradient_checkpointing: Trade compute for activation memory.
+        save_steps: Checkpoint every N optimizer steps (0: only at epoch ends).
+        save_total_limit: Keep this many newest checkpoints.
+        eval_steps: Evaluate every N steps (0: at epoch ends only).
+        eval_generate_n: Validation items generated and scored with CEC at each evaluation.
+        eval_max_new_tokens: Generation length for those.
+        logging_steps: Log the training loss every N steps.
+        rationale_loss: ``token`` (cross-entropy on every target token), ``semantic`` (cosine
+            distance in sentence-embedding space on the rationale, cross-entropy on the rest of
+            the target), ``both`` (cross-entropy on all + weighted semantic).
+        semantic_weight: Weight of the semantic loss.
+        semantic_encoder: Sentence encoder of the targets (``None``: CEC's default encoder).
+        projection_hidden: Hidden width of the projection head (0: one linear map).
+        device: ``auto``, ``cpu``, ``cuda``...
+        merge: After training, also save the adapter merged into a full-precision copy of the
+            base (never into the 4-bit one).
+    """
+
+    train_file: str = ""
+    output_dir: str = ""
+    preset: str | None = None
+    model: ModelConfig = field(default_factory=ModelConfig)
+    quantization: QuantConfig = field(default_factory=QuantConfig)
+    lora: LoraSettings = field(default_factory=LoraSettings)
+    format: FormatConfig = field(default_factory=FormatConfig)
+    validation_file: str | None = None
+    labels_file: str | None = None
+    reference_index: int = 0
+    epochs: int = 10
+    max_steps: int | None = None
+    learning_rate: float = 2e-5
+    batch_size: int = 8
+    grad_accum: int = 1
+    max_length: int | None = None
+    warmup_ratio: float = 0.03
+    weight_decay: float = 0.0
+    lr_scheduler: str = "linear"
+    max_grad_norm: float = 1.0
+    seed: int = 42
+    gradient_checkpointing: bool = True
+    save_steps: int = 100
+    save_total_limit: int = 2
+    eval_steps: int = 0
+    eval_generate_n: int = 16
+    eval_max_new_tokens: int = 128
+    logging_steps: int = 10
+    rationale_loss: str = "token"
+    semantic_weight: float = 1.0
+    semantic_encoder: str | None = None
+    projection_hidden: int = 0
+    device: str = "auto"
+    merge: bool = False
+
+    def __post_init__(self) -> None:
+        _positive(self, "epochs", "batch_size", "grad_accum", "logging_steps")
+        _nonneg(self, "save_steps", "eval_steps", "eval_generate_n", "projection_hidden")
+        _positive(self, "save_total_limit", "eval_max_new_tokens")
+        if self.max_steps is not None:
+            _positive(self, "max_steps")
+        if self.max_length is not None:
+            _positive(self, "max_length")
+        if not self.learning_rate > 0:
+            raise ConfigError(f"learning_rate must be > 0, got {self.learning_rate!r}")
+        if not 0 <= self.warmup_ratio < 1:
+            raise ConfigError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio!r}")
+        if self.lr_scheduler not in SCHEDULERS:
+            raise ConfigError(f"lr_scheduler must be one of {SCHEDULERS}, got {self.lr_scheduler!r}")
+        if self.rationale_loss not in RATIONALE_LOSSES:
+            raise ConfigError(
+                f"rationale_loss must be one of {RATIONALE_LOSSES}, got {self.rationale_loss!r}"
+            )
+        if self.semantic_weight < 0:
+            raise ConfigError(f"semantic_weight must be >= 0, got {self.semantic_weight!r}")
+        if self.reference_index < 0:
+            raise ConfigError(f"reference_index must be >= 0, got {self.reference_index!r}")
+        _check_model(self.model, self.quantization, self.lora)
+
+
+@dataclass
+class GenerateConfig:
+    """Batched generation of student explanations.
+
+    Attributes:
+        input_file: Instances to explain.
+        output_file: Append-only JSONL of generations (resumable).
+        adapter: LoRA adapter directory (``None``: the base model alone).
+        batch_size: Prompts per ``generate`` call.
+        max_new_tokens: Longest generation.
+        do_sample: Sample (``true``) or greedy (``false``).
+        temperature, top_p, top_k: Sampling settings.
+        seed: Seeds sampling; with the same seed, batches and settings the output repeats.
+        stop_after_answer: With ``order: answer_first``, stop once the answer line is out.
+        limit: Only the first N instances.
+        max_prompt_length: Prompts longer than this many tokens are cut from the left of the
+            instance text (``None``: never cut).
+        device: ``auto``, ``cpu``, ``cuda``...
+    """
+
+    input_file: str = ""
+    output_file: str = ""
+    model: ModelConfig = field(default_factory=ModelConfig)
+    quantization: QuantConfig = field(default_factory=lambda: QuantConfig(load_in_4bit=False))
+    format: FormatConfig | None = None
+    adapter: str | None = None
+    batch_size: int = 8
+    max_new_tokens: int = 128
+    do_sample: bool = False
+    temperature: float = 1.0
+    top_p: float = 1.0
+    top_k: int = 0
+    seed: int = 0
+    stop_after_answer: bool = False
+    limit: int | None = None
+    max_prompt_length: int | None = None
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        _positive(self, "batch_size", "max_new_tokens")
+        if self.limit is not None:
+            _nonneg(self, "limit")
+        if self.do_sample and not self.temperature > 0:
+            raise ConfigError(f"temperature must be > 0 when sampling, got {self.temperature!r}")
+        if not 0 < self.top_p <= 1:
+            raise ConfigError(f"top_p must be in (0, 1], got {self.top_p!r}")
+        _check_model(self.model, self.quantization, None)
+
+
+def _positive(obj: Any, *names: str) -> None:
+    for n in names:
+        v = getattr(obj, n)
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ConfigError(f"{n} must be a positive integer, got {v!r}")
+
+
+def _nonneg(obj: Any, *names: str) -> None:
+    for n in names:
+        v = getattr(obj, n)
+        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+            raise ConfigError(f"{n} must be a non-negative integer, got {v!r}")
+
+
+def _check_model(m: ModelConfig, q: QuantConfig, lora: LoraSettings | None) -> None:
+    if not m.name_or_path and not m.package:
+        raise ConfigError("model.name_or_path (or model.package) is required")
+    if m.chat_template not in ("auto", "none"):
+        raise ConfigError(f"model.chat_template must be 'auto' or 'none', got {m.chat_template!r}")
+    dtypes = ("auto", "float32", "bfloat16", "float16")
+    if m.dtype not in dtypes:
+        raise ConfigError(f"model.dtype must be one of {dtypes}, got {m.dtype!r}")
+    if q.load_in_4bit not in (True, False, "auto"):
+        raise ConfigError(
+            f"quantization.load_in_4bit must be true, false or 'auto', got {q.load_in_4bit!r}"
+        )
+    if q.quant_type not in ("nf4", "fp4"):
+        raise ConfigError(f"quantization.quant_type must be 'nf4' or 'fp4', got {q.quant_type!r}")
+    if q.compute_dtype not in dtypes:
+        raise ConfigError(f"quantization.compute_dtype must be one of {dtypes}, got {q.compute_dtype!r}")
+    if lora is not None:
+        if lora.r < 1 or lora.alpha < 1:
+            raise ConfigError(f"lora.r and lora.alpha must be >= 1, got {lora.r}, {lora.alpha}")
+        if not 0 <= lora.dropout < 1:
+            raise ConfigError(f"lora.dropout must be in [0, 1), got {lora.dropout!r}")
+        if lora.bias not in ("none", "all", "lora_only"):
+            raise ConfigError(f"lora.bias must be none, all or lora_only, got {lora.bias!r}")
+
+
+# --------------------------------------------------------------------------------------------
+# loading
+# --------------------------------------------------------------------------------------------
+def load_yaml(path: str | os.PathLike) -> dict:
+    """Read a YAML mapping; a clear error for a missing file or a non-mapping."""
+    import yaml
+
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"config: no such file: {p}")
+    data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config {p}: expected a mapping at the top, got {type(data).__name__}")
+    return data
+
+
+def load_preset(name: str) -> dict:
+    """The preset mapping for a built-in name or a preset file path."""
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"preset must be a name or a path, got {name!r}")
+    builtin = PRESET_DIR / f"{name}.yaml"
+    if name in PRESETS or builtin.is_file():
+        return load_yaml(builtin)
+    if Path(name).is_file():
+        return load_yaml(name)
+    raise ConfigError(f"unknown preset {name!r}; built-in presets: {', '.join(PRESETS)}")
+
+
+def merge(base: dict, override: dict) -> dict:
+    """Recursive dict merge: values of ``override`` win; nested mappings merge key by key."""
+    out = copy.deepcopy(base)
+    for k, v in override.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = merge(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def _check_type(value: Any, tp: Any, where: str) -> Any:
+    origin = typing.get_origin(tp)
+    if tp is Any:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for a in args:
+            if a is type(None):
+                continue
+            try:
+                return _check_type(value, a, where)
+            except ConfigError as exc:
+                errors.append(exc)
+        raise errors[0] if len(errors) == 1 else ConfigError(
+            f"{where}: {value!r} is not a valid value ({_tpname(tp)})"
+        )
+    if origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"{where} must be a list, got {value!r}")
+        (item,) = typing.get_args(tp)
+        return [_check_type(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
+    if dataclasses.is_dataclass(tp):
+        if isinstance(value, tp):
+            return value
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where} must be a mapping, got {value!r}")
+        return from_dict(tp, value, where)
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where} must be a number, got {value!r}")
+        return float(value)
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where} must be an integer, got {value!r}")
+        return value
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where} must be true or false, got {value!r}")
+        return value
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where} must be a string, got {value!r}")
+        return value
+    return value
+
+
+def _tpname(tp: Any) -> str:
+    return str(tp).replace("typing.", "")
+
+
+def from_dict(cls: type, data: dict, where: str = "config") -> Any:
+    """Build dataclass ``cls`` from a mapping: unknown keys and wrong types raise ConfigError."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where} must be a mapping, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown key(s) {', '.join(unknown)}; known keys: {', '.join(sorted(names))}"
+        )
+    kwargs = {}
+    for k, v in data.items():
+        key = k if where == "config" else f"{where}.{k}"
+        kwargs[k] = _check_type(v, hints[k], key)
+    try:
+        return cls(**kwargs)
+    except ConfigError as exc:
+        if where != "config" and not str(exc).startswith(where):
+            raise ConfigError(f"{where}: {exc}") from None
+        raise
+
+
+def to_dict(obj: Any) -> dict:
+    """Plain-data form of a config dataclass (for writing next to the results)."""
+    return dataclasses.asdict(obj)
+
+
+def _as_mapping(config: str | os.PathLike | dict) -> tuple[dict, Path | None]:
+    if isinstance(config, dict):
+        return copy.deepcopy(config), None
+    if isinstance(config, (str, os.PathLike)):
+        return load_yaml(config), Path(config).resolve().parent
+    raise TypeError(f"config must be a path or a mapping, got {type(config).__name__}")
+
+
+def load_train_config(
+    config: str | os.PathLike | dict, overrides: dict | None = None
+) -> TrainConfig:
+    """Load a :class:`TrainConfig` from a YAML path or mapping, preset merged underneath.
+
+    Args:
+        config: YAML file or mapping. ``preset`` names the preset to start from.
+        overrides: A mapping merged over the config (e.g. from the command line).
+
+    Raises:
+        ConfigError: unknown keys, wrong types, impossible values, missing required keys.
+    """
+    data, _ = _as_mapping(config)
+    if overrides:
+        data = merge(data, overrides)
+    preset = data.get("preset")
+    if preset is not None:
+        data = merge(load_preset(preset), data)
+    for req in ("train_file", "output_dir"):
+        if not data.get(req):
+            raise ConfigError(f"{req} is required")
+    return from_dict(TrainConfig, data)
+
+
+def load_generate_config(
+    config: str | os.PathLike | dict, overrides: dict | None = None
+) -> GenerateConfig:
+    """Load a :class:`GenerateConfig` (same rules as :func:`load_train_config`)."""
+    data, _ = _as_mapping(config)
+    if overrides:
+        data = merge(data, overrides)
+    for req in ("input_file", "output_file"):
+        if not data.get(req):
+            raise ConfigError(f"{req} is required")
+    return from_dict(GenerateConfig, data)
+
+
+def resolve_model_path(model: ModelConfig) -> str:
+    """The directory or hub id to load: ``package`` resolves to its installed folder."""
+    if model.package:
+        spec = importlib.util.find_spec(model.package)
+        if spec is None or not spec.submodule_search_locations:
+            raise ConfigError(
+                f"model.package: package {model.package!r} is not installed "
+                f"(pip install {model.package.replace('_', '-')})"
+            )
+        return str(next(iter(spec.submodule_search_locations)))
+    return model.name_or_path
