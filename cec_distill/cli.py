@@ -19,9 +19,20 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+
+@app.callback()
+def _root() -> None:
+    """The causal-distillation study: label, train, generate, evaluate, stats, report, run."""
+    # A callback keeps typer in group mode even while only one subcommand is registered
+    # (with one command and no callback, typer would run it without its name).
+
+
 # (subcommand, module, function). Each helper/stage adds its line here.
 COMMANDS: list[tuple[str, str, str]] = [
     ("label", "cec_distill.teacher", "label_command"),
+    ("evaluate", "cec_distill.evaluate", "evaluate_command"),
+    ("compare", "cec_distill.evaluate", "compare_command"),
+    ("report", "cec_distill.evaluate", "report_command"),
 ]
 
 
