@@ -13,7 +13,9 @@ See :func:`cec.score`, :class:`cec.CEC` and :class:`cec.CECResult`.
 from __future__ import annotations
 
 from cec._version import __version__
+from cec.align import Alignment
 from cec.encode import DEFAULT_MODEL, Encoder, TruncationWarning
+from cec.metric import CECMetric
 from cec.result import CECResult, PairScore
 from cec.scorer import CEC, EmptyTextWarning, score
 from cec.segment import available_splitters, get_splitter
@@ -32,4 +34,6 @@ __all__ = [
     "TruncationWarning",
     "available_splitters",
     "get_splitter",
+    "Alignment",
+    "CECMetric",
 ]
