@@ -402,3 +402,48 @@ def test_api_key_never_appears_in_logs_errors_or_outputs(tmp_path):
     for name, text in texts.items():
         assert SECRET not in text, name
         assert SECRET[8:20] not in text, name  # not even a fragment
+
+
+# ----------------------------------------------------------------------------- prompts
+
+
+def test_esnli_and_climate_fever_in_one_run_use_their_own_templates(server, api_key, tmp_path):
+    nli = Instance(
+        "esnli:dev:0",
+        "esnli",
+        "Two women hold packages.",
+        (Evidence("Two women embrace holding packages.", "premise"),),
+        "entailment",
+        ("holding packages is holding packages",),
+    )
+    out = tmp_path / "labels.jsonl"
+    label_instances([*make_instances(1), nli], out, config(server))
+    by_id = {r["id"]: r for r in records(out)}
+    assert by_id["esnli:dev:0"]["template"] == "builtin:esnli"
+    assert by_id["climate-fever:0"]["template"] == "builtin:climate-fever"
+    sent = next(r for r in server.requests if r["claim"] == nli.claim)["messages"]
+    assert "- Two women embrace holding packages.\n[Label]: entailment" in sent[-1]["content"]
+    assert "premise" in sent[-1]["content"] and "[premise]" not in sent[-1]["content"]
+
+
+def test_paper_layout_and_template_errors(tmp_path):
+    from cec_distill.prompts import PromptTemplate, format_instance, load_template
+
+    inst = make_instances(1)[0]
+    user = render_prompt(inst)[-1]["content"]
+    assert user.startswith(format_instance(inst))  # [Claim]; [Evidence]; [Label], then the request
+    assert "[Evidence]:\n- [SUPPORTS] Evidence 0.0 about ice." in user
+    assert "supports or contradicts the claim" in user
+    assert prompt_hash(render_prompt(inst)) == prompt_hash(render_prompt(inst))
+    assert prompt_hash(render_prompt(make_instances(2)[1])) != prompt_hash(render_prompt(inst))
+    with pytest.raises(ValueError, match=r"unknown placeholder \{clam\}"):
+        PromptTemplate.parse("[Claim]: {clam}")
+    with pytest.raises(ValueError, match="stray"):
+        PromptTemplate.parse("a { b")
+    with pytest.raises(ValueError, match="no user message"):
+        PromptTemplate.parse("### system\nYou explain.")
+    with pytest.raises(FileNotFoundError, match="template"):
+        load_template(tmp_path / "absent.txt")
+    assert PromptTemplate.parse("plain {claim}").render(inst) == [
+        {"role": "user", "content": f"plain {inst.claim}"}
+    ]
