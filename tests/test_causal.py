@@ -1,0 +1,177 @@
+"""cec.causal: explicit cause -> effect links, checked against hand-annotated sentences."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from cec.causal import CausalLink, extract_links, find_links
+
+DATA = Path(__file__).parent / "data" / "causal_links.jsonl"
+ROWS = [json.loads(line) for line in DATA.read_text().splitlines() if line.strip()]
+
+
+def _tokens(text: str) -> list[str]:
+    return re.findall(r"\w+", text.lower())
+
+
+def _f1(pred: str, gold: str) -> float:
+    p, g = _tokens(pred), _tokens(gold)
+    common = sum(min(p.count(w), g.count(w)) for w in set(p))
+    return 0.0 if not common else 2 * common / (len(p) + len(g))
+
+
+def _same(link: CausalLink, gold: dict) -> bool:
+    return _f1(link.cause, gold["cause"]) >= 0.5 and _f1(link.effect, gold["effect"]) >= 0.5
+
+
+def _stated(text: str) -> list[CausalLink]:
+    return [link for link in extract_links(text) if not link.negated]
+
+
+def test_annotated_set_is_large_and_varied():
+    assert len(ROWS) >= 60
+    assert sum(not r["links"] for r in ROWS) >= 20  # texts with no causal link
+    forms = " ".join(r["form"] for r in ROWS)
+    for word in ("so", "since", "as", "because", "due to", "xs", "fronted", "caused by"):
+        assert word in forms
+
+
+@pytest.mark.parametrize("row", [r for r in ROWS if r["split"] == "dev"], ids=lambda r: r["id"])
+def test_dev_sentences_give_exactly_the_annotated_links(row):
+    pred = _stated(row["text"])
+    assert len(pred) == len(row["links"]), [str(p) for p in pred]
+    for gold in row["links"]:
+        assert any(_same(p, gold) for p in pred), (gold, [str(p) for p in pred])
+
+
+def test_precision_and_recall_on_the_whole_set():
+    n_pred = n_gold = ok_pred = ok_gold = reversed_ = 0
+    for row in ROWS:
+        pred, gold = _stated(row["text"]), row["links"]
+        n_pred, n_gold = n_pred + len(pred), n_gold + len(gold)
+        ok_pred += sum(any(_same(p, g) for g in gold) for p in pred)
+        ok_gold += sum(any(_same(p, g) for p in pred) for g in gold)
+        swapped = [{"cause": g["effect"], "effect": g["cause"]} for g in gold]
+        reversed_ += sum(any(_same(p, g) for g in swapped) for p in pred)
+    precision, recall = ok_pred / n_pred, ok_gold / n_gold
+    assert precision >= 0.95, precision
+    assert recall >= 0.9, recall
+    assert reversed_ == 0  # never the wrong way round
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Sea ice has declined since the late 1970s.",
+        "Global temperatures have risen since the industrial revolution.",
+        "Since then, emissions have continued to increase.",
+        "The dog has been barking since the morning.",
+        "The summer was so hot that many records were broken.",
+        "Scientists have so far found no evidence for the claim.",
+        "The so-called hiatus was a statistical artefact.",
+        "Panels are installed so that households can generate power.",
+        "A woman is riding a bike, so is her friend.",
+        "Even so, the trend remains positive.",
+        "There are many possible causes of the decline.",
+        "Methane is around eighty times as potent as CO2.",
+        "Thus far the data are incomplete.",
+    ],
+)
+def test_tricky_non_causal_uses_give_no_link(text):
+    assert _stated(text) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "cause", "effect"),
+    [
+        (
+            "The reef died, since the water had become too warm.",
+            "the water had become too warm",
+            "The reef died",
+        ),
+        (
+            "Since the evidence refutes the claim, it is false.",
+            "the evidence refutes the claim",
+            "it is false",
+        ),
+        ("The children are outside since it is sunny.", "it is sunny", "The children are outside"),
+        ("The ice melted so the sea rose.", "The ice melted", "the sea rose"),
+    ],
+)
+def test_causal_since_and_so_are_found(text, cause, effect):
+    (link,) = _stated(text)
+    assert (link.cause, link.effect) == (cause, effect)
+
+
+def test_cross_sentence_link_takes_previous_sentence_as_cause():
+    links = find_links(
+        ["Forests absorb CO2.", "This leads to lower concentrations.", "Therefore, warming slows."]
+    )
+    assert [(lk.cause, lk.effect, lk.sentences) for lk in links] == [
+        ("Forests absorb CO2", "lower concentrations", (0, 1)),
+        ("This leads to lower concentrations", "warming slows", (1, 2)),
+    ]
+
+
+def test_linking_adverb_with_no_previous_sentence_gives_no_link():
+    assert find_links(["Therefore, the claim is false."]) == []
+    assert find_links(["The claim is therefore false."]) == []
+    assert [lk.sentences for lk in find_links(["CO2 rose.", "The claim is therefore true."])] == [
+        (0, 1)
+    ]
+
+
+def test_chains_and_passive_voice():
+    (a, b) = find_links(["Rising seas lead to flooding, which results in displacement."])
+    assert (a.cause, a.effect, b.cause, b.effect) == (
+        "Rising seas",
+        "flooding",
+        "flooding",
+        "displacement",
+    )
+    (p,) = find_links(["Most of the warming was largely caused by human activity."])
+    assert (p.cause, p.effect, p.connective) == (
+        "human activity",
+        "Most of the warming",
+        "was largely caused by",
+    )
+
+
+def test_negation_is_flagged_not_dropped():
+    (link,) = find_links(["Cosmic rays do not cause the recent warming."])
+    assert link.negated and link.cause == "Cosmic rays"
+    (link,) = find_links(["The flooding is not due to rainfall."])
+    assert link.negated
+    (link,) = find_links(["The flooding is due to rainfall."])
+    assert not link.negated
+
+
+def test_link_reports_are_plain_and_readable():
+    (link,) = find_links(["Warming is driven by emissions."])
+    assert link.to_dict() == {
+        "cause": "emissions",
+        "effect": "Warming",
+        "connective": "is driven by",
+        "sentences": [0],
+        "negated": False,
+    }
+    assert str(link) == "[emissions] --is driven by--> [Warming]"
+
+
+def test_long_text_with_many_connectives_is_handled():
+    sentence = "CO2 rises, so heat is trapped because gases absorb infrared, " * 200 + "end."
+    links = find_links([sentence])
+    assert len(links) == 400  # linear pattern scan, no catastrophic backtracking
+
+
+def test_bad_input_is_named():
+    with pytest.raises(TypeError, match="sentences"):
+        find_links("one string")
+    with pytest.raises(TypeError, match=r"sentences\[1\]"):
+        find_links(["ok", 3])
+    with pytest.raises(TypeError, match="text"):
+        extract_links(None)
