@@ -431,11 +431,14 @@ class _Labeller:
         history: list[dict[str, Any]] = []
         spent: dict[str, int] = {}
         t_start = time.monotonic()
+        stopped = False  # the run stopped this item between attempts (not a failure of its own)
         for attempt in range(1, c.max_attempts + 1):
             if self.stop.is_set():
+                stopped = True
                 break
             if not self.budget.acquire():
                 self._stop_for(self.budget.reason() or "budget spent")
+                stopped = True
                 break
             t0 = time.monotonic()
             try:
@@ -468,7 +471,10 @@ class _Labeller:
                 if fatal:
                     self.fatal = message
                     self._stop_for(f"fatal error: {message}")
-                if retryable and attempt < c.max_attempts and not self.stop.is_set():
+                if retryable and self.stop.is_set():
+                    stopped = True
+                    break
+                if retryable and attempt < c.max_attempts:
                     ra = _retry_after(exc)
                     with self._lock:
                         delay = self.policy.delay(attempt, ra, self._rng)
@@ -484,6 +490,7 @@ class _Labeller:
                         delay,
                     )
                     if not self._sleep(delay):
+                        stopped = True
                         break
                     continue
                 history.append(entry)
@@ -507,8 +514,10 @@ class _Labeller:
                 "latency_s": round(time.monotonic() - t0, 3),
                 "elapsed_s": round(time.monotonic() - t_start, 3),
             }
-        if not history:
-            return None  # stopped before any request was answered: nothing to record
+        if stopped or not history:
+            # Stopped (budget, Ctrl-C, another item's fatal error) before an answer: no record,
+            # so the next run asks again; failed attempts bought nothing worth keeping.
+            return None
         last = history[-1]
         return {
             **base,

@@ -189,6 +189,20 @@ def test_budget_of_requests_stops_cleanly_and_resumes(server, api_key, tmp_path)
     assert ok_ids(out) == Counter({i.id: 1 for i in insts})
 
 
+def test_budget_spent_during_retries_records_nothing_and_is_not_a_failure(
+    server, api_key, tmp_path
+):
+    insts = make_instances(3)
+    server.script_for(insts[0].claim, ["500"] * 4)
+    out = tmp_path / "labels.jsonl"
+    s1 = label_instances(insts, out, config(server, max_requests=3, concurrency=1))
+    assert [r["claim"] for r in server.requests] == [insts[0].claim] * 3
+    assert (s1.labelled, s1.failed, s1.remaining) == (0, 0, 3) and "max requests" in s1.stopped
+    assert not out.read_text()  # three failed attempts bought nothing: no record
+    s2 = label_instances(insts, out, config(server))
+    assert s2.labelled == 3 and ok_ids(out) == Counter({i.id: 1 for i in insts})
+
+
 def test_budget_of_tokens(server, api_key, tmp_path):
     insts = make_instances(10)
     out = tmp_path / "labels.jsonl"
