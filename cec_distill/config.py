@@ -268,7 +268,9 @@ class TrainConfig:
         if not 0 <= self.warmup_ratio < 1:
             raise ConfigError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio!r}")
         if self.lr_scheduler not in SCHEDULERS:
-            raise ConfigError(f"lr_scheduler must be one of {SCHEDULERS}, got {self.lr_scheduler!r}")
+            raise ConfigError(
+                f"lr_scheduler must be one of {SCHEDULERS}, got {self.lr_scheduler!r}"
+            )
         if self.rationale_loss not in RATIONALE_LOSSES:
             raise ConfigError(
                 f"rationale_loss must be one of {RATIONALE_LOSSES}, got {self.rationale_loss!r}"
@@ -358,7 +360,9 @@ def _check_model(m: ModelConfig, q: QuantConfig, lora: LoraSettings | None) -> N
     if q.quant_type not in ("nf4", "fp4"):
         raise ConfigError(f"quantization.quant_type must be 'nf4' or 'fp4', got {q.quant_type!r}")
     if q.compute_dtype not in dtypes:
-        raise ConfigError(f"quantization.compute_dtype must be one of {dtypes}, got {q.compute_dtype!r}")
+        raise ConfigError(
+            f"quantization.compute_dtype must be one of {dtypes}, got {q.compute_dtype!r}"
+        )
     if lora is not None:
         if lora.r < 1 or lora.alpha < 1:
             raise ConfigError(f"lora.r and lora.alpha must be >= 1, got {lora.r}, {lora.alpha}")
@@ -423,8 +427,10 @@ def _check_type(value: Any, tp: Any, where: str) -> Any:
                 return _check_type(value, a, where)
             except ConfigError as exc:
                 errors.append(exc)
-        raise errors[0] if len(errors) == 1 else ConfigError(
-            f"{where}: {value!r} is not a valid value ({_tpname(tp)})"
+        raise (
+            errors[0]
+            if len(errors) == 1
+            else ConfigError(f"{where}: {value!r} is not a valid value ({_tpname(tp)})")
         )
     if origin is list:
         if not isinstance(value, list):

@@ -118,13 +118,18 @@ def prompt_ids(instance: Instance, tokenizer: Any, fmt: FormatConfig, chat: bool
     return list(tokenizer(text, add_special_tokens=not chat)["input_ids"])
 
 
-def target_pieces(instance: Instance, explanation: str, fmt: FormatConfig) -> list[tuple[str, bool]]:
+def target_pieces(
+    instance: Instance, explanation: str, fmt: FormatConfig
+) -> list[tuple[str, bool]]:
     """The target as ``(text, is_rationale)`` pieces, in order."""
     if not isinstance(explanation, str) or not explanation.strip():
         raise ValueError(f"instance {instance.id}: the target explanation is empty")
     explanation = explanation.strip()
     if fmt.order == "answer_first":
-        return [(f"{ANSWER_PREFIX}{instance.label}\n{EXPLANATION_PREFIX}", False), (explanation, True)]
+        return [
+            (f"{ANSWER_PREFIX}{instance.label}\n{EXPLANATION_PREFIX}", False),
+            (explanation, True),
+        ]
     if fmt.label_in_prompt:
         return [(explanation, True)]
     return [(explanation, True), (f"\n{ANSWER_PREFIX}{instance.label}", False)]
