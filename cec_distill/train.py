@@ -529,24 +529,24 @@ def train(
                     }
                 )
                 window = []
-            if (cfg.eval_steps and step % cfg.eval_steps == 0) or end_of_epoch or step == total:
-                if val_inst:
-                    ev = _evaluate(
-                        accel.unwrap_model(model),
-                        head,
-                        tokenizer,
-                        cfg,
-                        chat,
-                        val_examples,
-                        sem_val,
-                        val_inst,
-                        val_refs,
-                        scorer,
-                        device,
-                    )
-                    last_eval = {"step": step, "epoch": step / steps_per_epoch, **ev}
-                    log_rec(last_eval)
-                    log.info("eval step %d: %s", step, ev)
+            due = (cfg.eval_steps and step % cfg.eval_steps == 0) or end_of_epoch or step == total
+            if due and val_inst:
+                ev = _evaluate(
+                    accel.unwrap_model(model),
+                    head,
+                    tokenizer,
+                    cfg,
+                    chat,
+                    val_examples,
+                    sem_val,
+                    val_inst,
+                    val_refs,
+                    scorer,
+                    device,
+                )
+                last_eval = {"step": step, "epoch": step / steps_per_epoch, **ev}
+                log_rec(last_eval)
+                log.info("eval step %d: %s", step, ev)
             if (cfg.save_steps and step % cfg.save_steps == 0) or end_of_epoch or step == total:
                 if main:
                     _save_checkpoint(
