@@ -626,11 +626,11 @@ def label_instances(
     if client is None:
         api_key = resolve_api_key(config)
     redact = Redactor(api_key if api_key is not None else os.environ.get(config.api_key_env))
+    if client is None:
+        client = make_client(config, api_key)  # imports openai, which may add its own log handler
     handler_filter_targets = [h for h in logging.getLogger().handlers] + list(log.handlers)
     for h in handler_filter_targets:
         h.addFilter(redact)
-    if client is None:
-        client = make_client(config, api_key)
 
     store = JsonlStore.open(out)
     try:

@@ -406,6 +406,7 @@ def test_api_key_never_appears_in_logs_errors_or_outputs(tmp_path):
     error = {r["id"]: r for r in records(out)}[insts[1].id]["error"]
     assert "[REDACTED]" in error["message"]  # the echoed key was scrubbed
     assert "retrying" in log_file.read_text() and "retrying" in stderr
+    assert "Sending HTTP Request" in stderr  # the openai library's own debug log was on, too
     texts = {
         "stdout": stdout,
         "stderr": stderr,
