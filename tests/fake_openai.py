@@ -101,7 +101,7 @@ class _Handler(BaseHTTPRequestHandler):
             "authorization": self.headers.get("Authorization") or self.headers.get("api-key"),
         }
         owner._log(entry)
-        if not self.path.rstrip("/").endswith("/chat/completions"):
+        if not self.path.split("?")[0].rstrip("/").endswith("/chat/completions"):
             self._error(404, f"no route {self.path}")
             return
         if owner.delay:

@@ -239,6 +239,18 @@ def test_custom_template_file(server, api_key, tmp_path):
     )
 
 
+def test_azure_style_deployment(server, api_key, tmp_path):
+    out = tmp_path / "labels.jsonl"
+    cfg = config(
+        server, base_url=f"{server.base_url}/deployments/my-gpt4", api_version="2024-06-01"
+    )
+    label_instances(make_instances(1), out, cfg)
+    (req,) = server.requests
+    assert req["path"] == "/v1/deployments/my-gpt4/chat/completions?api-version=2024-06-01"
+    assert req["authorization"] == SECRET  # Azure's api-key header
+    assert ok_ids(out) == Counter({"climate-fever:0": 1})
+
+
 def test_api_key_from_environment_only(server, monkeypatch, tmp_path):
     monkeypatch.delenv("CEC_TEST_KEY", raising=False)
     insts = make_instances(1)
