@@ -194,9 +194,19 @@ _REPORTING = re.compile(
     r"\s+that\s+",
     re.IGNORECASE,
 )
+# negation of the connective itself ("does not cause", "not because", "is not due to") ...
 _NEGATION = re.compile(
-    r"(?:\b(?:not|never|no\s+longer|hardly|cannot)|n't)\s+(?:\w+\s+){0,1}$", re.IGNORECASE
+    r"(?:\b(?:not|never|no\s+longer|hardly|cannot)|n't)\s+"
+    r"(?:(?:necessarily|directly|always|only|simply|just|entirely|solely|really)\s+)?$",
+    re.IGNORECASE,
 )
+# ... or of its scope ("not all X do Y because Z", "just because X does not mean Y"); a plain
+# negative clause ("the claim is not supported because X") still states a link
+_SCOPE_NEGATION = re.compile(
+    r"\b(?:not\s+(?:all|always|every|necessarily)|n't\s+(?:always|necessarily)|just\s+because)\b",
+    re.IGNORECASE,
+)
+_STEP = re.compile(r"^\s*step\s*\d+\s*[-:.)]\s*", re.IGNORECASE)
 _STRIP_TAIL = re.compile(
     r"(?:[\s,;:]+|\b(?:is|are|was|were|be|been|being|has|have|had|can|could|may|might|will|"
     r"would|should|must|does|do|did|which|that|who|also|often|ultimately|eventually|"
@@ -206,7 +216,7 @@ _STRIP_TAIL = re.compile(
     re.IGNORECASE,
 )
 _STRIP_HEAD = re.compile(
-    r"^(?:[\s,;:\-–—]+|\b(?:and|but|or|then|that|which|in\s+turn|also|so|thus|therefore|"
+    r"^(?:[\s,;:\-–—]+|step\s*\d+\s*[-:.)]|\b(?:and|but|or|then|that|which|in\s+turn|also|so|thus|therefore|"
     r"hence|consequently)\b)+",
     re.IGNORECASE,
 )
@@ -268,7 +278,7 @@ def _accept(kind: str, canonical: str, sentence: str, m: re.Match[str]) -> bool:
 
 
 def _sentence_links(sentences: Sequence[str], i: int) -> list[CausalLink]:
-    sentence = sentences[i].strip()
+    sentence = _STEP.sub("", sentences[i].strip())  # "Step 2 - ..." (step-by-step chains)
     hits = [
         (m, _RULES[int(m.lastgroup[1:])])  # type: ignore[index]
         for m in _MASTER.finditer(sentence)
@@ -287,6 +297,8 @@ def _sentence_links(sentences: Sequence[str], i: int) -> list[CausalLink]:
                 continue  # "Because of X Y" without a comma: cannot split
         elif kind == _XS:
             cause, effect, span = previous, _right_clause(right), (i - 1, i)
+        elif kind == _ADV and _CLAUSE_START.match(right) and _WORD.search(left):
+            cause, effect = _left_clause(left), _right_clause(right)  # "X therefore the Y"
         elif kind == _ADV:
             cause, effect, span = previous, left + " " + right, (i - 1, i)
         elif kind == _BWD:
@@ -298,7 +310,9 @@ def _sentence_links(sentences: Sequence[str], i: int) -> list[CausalLink]:
             cause, span = previous, (i - 1, i)  # "This leads to Y": the previous sentence
         if not (_WORD.search(cause) and _WORD.search(effect)) or span[0] < 0:
             continue
-        negated = kind in (_FWD, _BWD) and bool(_NEGATION.search(left))
+        negated = kind in (_FWD, _BWD) and bool(
+            _NEGATION.search(left) or _SCOPE_NEGATION.search(_left_clause(sentence[: m.start()]))
+        )
         links.append(CausalLink(cause, effect, _connective(m.group(0)), span, negated))
     return links
 
