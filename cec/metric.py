@@ -118,6 +118,10 @@ class CECMetric:
     __call__ = update
 
     def _absorb(self, state: Mapping[str, list[Any]], signature: str | None) -> None:
+        lengths = {key: len(state[key]) for key in _STATE_KEYS}
+        if len(set(lengths.values())) > 1:
+            detail = ", ".join(f"{k} {n}" for k, n in lengths.items())
+            raise ValueError(f"state lists have different lengths ({detail})")
         if signature is not None:
             if self._signature is not None and signature != self._signature:
                 raise ValueError(
@@ -125,12 +129,8 @@ class CECMetric:
                     f"{self._signature!r} vs {signature!r}"
                 )
             self._signature = signature
-        n = len(state["sym"])
         for key in _STATE_KEYS:
-            values = list(state[key])
-            if len(values) != n:
-                raise ValueError(f"state {key!r} has {len(values)} items, expected {n}")
-            self._state[key].extend(values)
+            self._state[key].extend(state[key])
 
     def state_dict(self) -> dict[str, Any]:
         """The state as plain Python types (picklable and JSON-serialisable; NaN stays float)."""
