@@ -148,36 +148,53 @@ _TIME_FOLLOWERS = _words(
     "June July August September October November December"
 )
 _SPACE = " \t\u00a0\u2009\u202f"
-# "word." (+ closing quotes) before whitespace and a capital; the word starts the token or
-# follows a digit ("2m."). The negative lookbehind of a negated class is fixed width: linear.
-_WORD_STOP = re.compile(
-    r"(?<![^\s(\[\"'“‘\d])([A-Za-z]+)\.([\"'”’)\]]*)(?=[\s\u00a0\u2009\u202f]+[\"'“‘(\[]?[A-Z])"
-)
-_TIME_STOP = re.compile(
-    r"\d[\s\u00a0\u2009\u202f]?[ap]\.m\.(?=[\s\u00a0\u2009\u202f]+([A-Z][A-Za-z]*))"
-)
-# e-SNLI replaced sentence-internal periods by " ; " (a space before the semicolon).
-_SPACED_SEMICOLON = re.compile(r"(?<=\s);(?=\s)")
+# A period (+ closing quotes) before whitespace and a capitalised word: the only places where
+# the word and unit rules can cut. The pattern starts with a literal, so the regex engine jumps
+# from one "." to the next.
+_STOP = re.compile(r"\.([\"'”’)\]]*)(?=[\s\u00a0\u2009\u202f]+[\"'“‘(\[]?([A-Z][A-Za-z]*))")
+_SEMICOLON = re.compile(r";(?=\s)")
+_LETTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+_WORD_OPENERS = "([\"'“‘"
 
 
 def _rule_cuts(sentence: str) -> list[int]:
-    """Offsets just after the boundaries cec's rules find inside ``sentence``."""
+    """Offsets just after the boundaries cec's rules find inside ``sentence``.
+
+    One regex scan per rule, plus a walk back over the letters of the word before each period;
+    those words are disjoint, so the total work is linear in the sentence's length.
+    """
     cuts: list[int] = []
-    for m in _WORD_STOP.finditer(sentence):
-        word = m.group(1)
-        # look back a bounded few characters (a slice of the whole prefix would be quadratic)
-        before = sentence[max(0, m.start(1) - 4) : m.start(1)].rstrip(_SPACE)[-1:]
+    for m in _STOP.finditer(sentence):
+        dot = m.start()
+        start = dot
+        while start > 0 and sentence[start - 1] in _LETTERS:
+            start -= 1
+        word = sentence[start:dot]
+        before = sentence[max(0, start - 4) : start].rstrip(_SPACE)[-1:]
+        if word == "m" and sentence[max(0, start - 2) : start] in ("a.", "p."):
+            # "5 p.m. Power failed": a time, then a word that is not a weekday, month or zone
+            digit = sentence[max(0, start - 6) : start - 2].rstrip(_SPACE)[-1:]
+            follower = m.group(2)
+            zone = follower.isupper() and len(follower) > 1
+            if digit.isdigit() and follower not in _TIME_FOLLOWERS and not zone:
+                cuts.append(m.end())
+            continue
+        token_start = start == 0 or sentence[start - 1].isspace()
+        token_start = token_start or sentence[start - 1] in _WORD_OPENERS
+        if not word or not (token_start or sentence[start - 1].isdigit()):
+            continue
         unit = word in _UNITS and before.isdigit()
         word_end = (
             len(word) > 1 and word.islower() and word not in _ABBREVIATIONS and not before.isdigit()
         )
         if unit or word_end:
             cuts.append(m.end())
-    for m in _TIME_STOP.finditer(sentence):
-        follower = m.group(1)
-        if follower not in _TIME_FOLLOWERS and not (follower.isupper() and len(follower) > 1):
-            cuts.append(m.end())
-    cuts.extend(m.end() for m in _SPACED_SEMICOLON.finditer(sentence))
+    if ";" in sentence:
+        cuts.extend(
+            m.end()
+            for m in _SEMICOLON.finditer(sentence)
+            if m.start() > 0 and sentence[m.start() - 1].isspace()
+        )
     return sorted(set(cuts))
 
 
