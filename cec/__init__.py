@@ -8,32 +8,56 @@ Score how well generated explanations match reference explanations, sentence by 
     1.0
 
 See :func:`cec.score`, :class:`cec.CEC` and :class:`cec.CECResult`.
+
+``import cec`` is cheap: the names below are imported from their modules on first use, so a
+command-line error or ``cec --help`` never waits for torch to load.
 """
 
 from __future__ import annotations
 
-from cec._version import __version__
-from cec.align import Alignment
-from cec.encode import DEFAULT_MODEL, Encoder, TruncationWarning
-from cec.metric import CECMetric
-from cec.result import CECResult, PairScore
-from cec.scorer import CEC, EmptyTextWarning, score
-from cec.segment import available_splitters, get_splitter
-from cec.signature import Signature
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
-__all__ = [
-    "__version__",
-    "score",
-    "CEC",
-    "CECResult",
-    "PairScore",
-    "Signature",
-    "Encoder",
-    "DEFAULT_MODEL",
-    "EmptyTextWarning",
-    "TruncationWarning",
-    "available_splitters",
-    "get_splitter",
-    "Alignment",
-    "CECMetric",
-]
+from cec._version import __version__
+
+# public name -> module that defines it
+_EXPORTS: dict[str, str] = {
+    "score": "cec.scorer",
+    "CEC": "cec.scorer",
+    "EmptyTextWarning": "cec.scorer",
+    "CECResult": "cec.result",
+    "PairScore": "cec.result",
+    "Signature": "cec.signature",
+    "Encoder": "cec.encode",
+    "DEFAULT_MODEL": "cec.encode",
+    "TruncationWarning": "cec.encode",
+    "available_splitters": "cec.segment",
+    "get_splitter": "cec.segment",
+    "Alignment": "cec.align",
+    "CECMetric": "cec.metric",
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'cec' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+if TYPE_CHECKING:  # static type checkers and IDEs see the real names
+    from cec.align import Alignment
+    from cec.encode import DEFAULT_MODEL, Encoder, TruncationWarning
+    from cec.metric import CECMetric
+    from cec.result import CECResult, PairScore
+    from cec.scorer import CEC, EmptyTextWarning, score
+    from cec.segment import available_splitters, get_splitter
+    from cec.signature import Signature
