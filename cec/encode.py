@@ -7,15 +7,35 @@ directory works too, and so does any callable ``list[str] -> array [n, d]``.
 
 Nothing here loads a model until the first sentence is encoded: :func:`resolve_encoder` only
 checks that the model can be found, so bad input fails fast and cheaply.
+
+Speed. Encoding the distinct sentences is almost all of CEC's cost, so
+:class:`SentenceTransformerEncoder` tokenises each sentence once, sorts by token count, forms
+batches by a token budget (little padding), and calls the transformer directly on those
+pre-tokenised batches. Numeric paths (``precision``):
+
+- ``"fp32"`` (default): exact reference path.
+- ``"bf16"``: autocast to bfloat16 (CUDA, or a CPU with native bf16 such as AVX512-BF16/AMX; on
+  other CPUs it runs but is emulated and slower, with a warning).
+- ``"fp16"``: autocast to float16, CUDA only.
+- ``"int8"``: dynamic int8 quantisation of the Linear layers (``torch.ao``), CPU only.
+- ``"onnx"`` / ``"onnx-int8"``: ONNX Runtime on an export of the local model (made once, offline,
+  kept under ``$CEC_CACHE_DIR`` or ``~/.cache/cec``), the second with dynamic int8 weights.
+
+The precision is part of :attr:`Encoder.key` and of the signature (``prec:``). See
+``docs/performance.md`` for measured speed and agreement of each path.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import os
+import tempfile
+import threading
+import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -26,10 +46,13 @@ import torch
 __all__ = [
     "DEFAULT_MODEL",
     "DEFAULT_SHA256",
+    "PRECISIONS",
     "Encoder",
     "SentenceTransformerEncoder",
     "CallableEncoder",
     "TruncationWarning",
+    "PrecisionWarning",
+    "cpu_features",
     "default_model_dir",
     "resolve_device",
     "resolve_encoder",
@@ -40,10 +63,17 @@ DEFAULT_MODEL = "all-MiniLM-L6-v2"
 DEFAULT_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 _DEFAULT_ALIASES = {None, "default", DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"}
 _WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+PRECISIONS = ("fp32", "bf16", "fp16", "int8", "onnx", "onnx-int8")
+DEFAULT_TOKEN_BUDGET = 8192  # tokens (padding included) per forward pass on CPU
+DEFAULT_TOKEN_BUDGET_CUDA = 65536
 
 
 class TruncationWarning(UserWarning):
     """A sentence was longer than the model's window and was truncated."""
+
+
+class PrecisionWarning(UserWarning):
+    """The chosen numeric path is not accelerated on this hardware."""
 
 
 def default_model_dir() -> Path:
@@ -61,6 +91,15 @@ def default_model_dir() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "model"
 
 
+def cache_dir() -> Path:
+    """Where derived model files (ONNX exports) live: ``$CEC_CACHE_DIR`` or ``~/.cache/cec``."""
+    env = os.environ.get("CEC_CACHE_DIR")
+    if env:
+        return Path(env).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "cec"
+
+
 @lru_cache(maxsize=16)
 def _sha256_cached(path: str, size: int, mtime_ns: int) -> str:
     digest = hashlib.sha256()
@@ -74,6 +113,31 @@ def file_sha256(path: str | os.PathLike[str]) -> str:
     """sha256 of a file, computed once per process for a given (path, size, mtime)."""
     st = os.stat(path)
     return _sha256_cached(str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
+
+
+@lru_cache(maxsize=1)
+def cpu_features() -> dict[str, bool]:
+    """What this CPU offers for the fast paths: AVX-512, VNNI, native bf16, AMX.
+
+    Read from ``/proc/cpuinfo`` where it exists (Linux), else from torch's CPU capability.
+    """
+    flags: set[str] = set()
+    with (
+        contextlib.suppress(OSError),
+        open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh,
+    ):
+        for line in fh:
+            if line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+                break
+    cap = str(torch.backends.cpu.get_cpu_capability()).upper()
+    return {
+        "avx2": "avx2" in flags or cap.startswith(("AVX2", "AVX512")),
+        "avx512": "avx512f" in flags or cap.startswith("AVX512"),
+        "vnni": bool(flags & {"avx512_vnni", "avx_vnni"}),
+        "bf16": bool(flags & {"avx512_bf16", "amx_bf16"}) or "BF16" in cap or "AMX" in cap,
+        "amx": bool(flags & {"amx_tile", "amx_bf16", "amx_int8"}) or "AMX" in cap,
+    }
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
@@ -91,6 +155,28 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device: {device!r} was asked for but CUDA is not available here")
     return dev
+
+
+def check_precision(precision: Any, device: torch.device) -> str:
+    """Validate ``precision`` for ``device`` (before anything loads).
+
+    Raises:
+        ValueError: Unknown precision, a CUDA-only path on CPU or a CPU-only path on CUDA, or
+            ONNX Runtime missing for an ``onnx`` path.
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if precision == "fp16" and device.type != "cuda":
+        raise ValueError("precision: 'fp16' needs a CUDA device; on CPU use 'bf16' or 'int8'")
+    if precision in ("int8", "onnx-int8") and device.type != "cpu":
+        raise ValueError(
+            f"precision: {precision!r} is a CPU path; on {device.type} use 'fp16' or 'bf16'"
+        )
+    if precision == "onnx" and device.type not in ("cpu", "cuda"):
+        raise ValueError(f"precision: 'onnx' runs on CPU or CUDA, not {device.type}")
+    if precision.startswith("onnx") and importlib.util.find_spec("onnxruntime") is None:
+        raise ValueError(f'precision: {precision!r} needs ONNX Runtime (pip install "cec[onnx]")')
+    return precision
 
 
 class Encoder:
@@ -140,7 +226,9 @@ class Encoder:
 class CallableEncoder(Encoder):
     """Wraps any ``fn(list[str]) -> array-like [n, d]`` (numpy, torch, lists)."""
 
-    def __init__(self, fn: Callable[[list[str]], Any], device: torch.device, name: str | None = None):
+    def __init__(
+        self, fn: Callable[[list[str]], Any], device: torch.device, name: str | None = None
+    ):
         self.fn = fn
         self.device = device
         self.name = name or f"custom:{getattr(fn, '__qualname__', type(fn).__name__)}"
@@ -152,12 +240,42 @@ class CallableEncoder(Encoder):
         return torch.as_tensor(np.asarray(out, dtype=np.float32))
 
 
+@contextlib.contextmanager
+def _torch_threads(n: int | None) -> Iterator[None]:
+    """Use ``n`` intra-op threads inside the block (``None``: leave torch's setting alone)."""
+    if n is None or n == torch.get_num_threads():
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 class SentenceTransformerEncoder(Encoder):
     """A sentence-transformers model from a local directory or a model name; loaded lazily.
 
-    Sentences are tokenised once to learn their lengths; batches are then formed by token count
-    (sorted by length, so little padding), and sentences longer than the model's window are
-    truncated with one :class:`TruncationWarning` per encoder.
+    Sentences are tokenised once; batches are formed by token count (sorted by length, so little
+    padding) and fed to the model directly. Sentences longer than the model's window are
+    truncated, with one :class:`TruncationWarning` per encoder.
+
+    Args:
+        path_or_name: Local directory or model name.
+        device: Where the model runs.
+        name: Name for the signature (default: ``path_or_name``).
+        expected_sha256: Check the weights file against this before loading.
+        batch_size: Most sentences per forward pass.
+        token_budget: Most tokens (padding included) per forward pass; ``None`` picks 8192 on
+            CPU and 65536 on CUDA.
+        precision: Numeric path, one of :data:`PRECISIONS`.
+        num_threads: Intra-op threads while encoding; ``None`` keeps torch's setting (by default
+            one per physical core; a user's ``torch.set_num_threads`` is respected).
+
+    Attributes:
+        stats: Running totals: ``sentences``, ``tokens`` (real), ``padded_tokens`` (fed to the
+            model), ``batches`` and ``seconds`` spent in the model.
     """
 
     def __init__(
@@ -168,17 +286,43 @@ class SentenceTransformerEncoder(Encoder):
         name: str | None = None,
         expected_sha256: str | None = None,
         batch_size: int = 64,
-        token_budget: int = 8192,
+        token_budget: int | None = None,
+        precision: str = "fp32",
+        num_threads: int | None = None,
     ):
         self.path_or_name = path_or_name
         self.device = device
         self.name = name or path_or_name
         self.expected_sha256 = expected_sha256
         self.batch_size = batch_size
+        if token_budget is None:
+            token_budget = (
+                DEFAULT_TOKEN_BUDGET_CUDA if device.type == "cuda" else DEFAULT_TOKEN_BUDGET
+            )
+        if isinstance(token_budget, bool) or not isinstance(token_budget, int) or token_budget < 1:
+            raise ValueError(f"token_budget must be a positive integer, got {token_budget!r}")
         self.token_budget = token_budget
+        self.precision = check_precision(precision, device)
+        if num_threads is not None and (
+            isinstance(num_threads, bool) or not isinstance(num_threads, int) or num_threads < 1
+        ):
+            raise ValueError(f"num_threads must be a positive integer or None, got {num_threads!r}")
+        self.num_threads = num_threads
         self._model: Any = None
+        self._runner: Any = None
         self._hash: str | None = None
         self._warned_truncation = False
+        self._load_lock = threading.Lock()
+        self.stats = {"sentences": 0, "tokens": 0, "padded_tokens": 0, "batches": 0, "seconds": 0.0}
+
+    def __getstate__(self) -> dict[str, Any]:  # picklable without the loaded model
+        state = self.__dict__.copy()
+        state.update(_model=None, _runner=None, _load_lock=None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._load_lock = threading.Lock()
 
     # -- loading -------------------------------------------------------------------------------
     def _weights_file(self) -> Path | None:
@@ -210,53 +354,158 @@ class SentenceTransformerEncoder(Encoder):
 
     @property
     def model(self) -> Any:
+        """The fp32 sentence-transformers model (loaded on first use)."""
         if self._model is None:
-            if self.expected_sha256:
-                _ = self.weights_hash  # verify before the weights are used
-            from sentence_transformers import SentenceTransformer
-            from transformers.utils import logging as hf_logging
-
-            bar_was_on = hf_logging.is_progress_bar_enabled()
-            hf_logging.disable_progress_bar()  # no "Loading weights" bar on every load
-            try:
-                self._model = SentenceTransformer(self.path_or_name, device=str(self.device))
-            finally:
-                if bar_was_on:
-                    hf_logging.enable_progress_bar()
-            self._model.eval()
+            with self._load_lock:
+                if self._model is None:
+                    self._model = self._load_model()
         return self._model
+
+    def _load_model(self) -> Any:
+        if self.expected_sha256:
+            _ = self.weights_hash  # verify before the weights are used
+        from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
+
+        bar_was_on = hf_logging.is_progress_bar_enabled()
+        hf_logging.disable_progress_bar()  # no "Loading weights" bar on every load
+        try:
+            model = SentenceTransformer(self.path_or_name, device=str(self.device))
+        finally:
+            if bar_was_on:
+                hf_logging.enable_progress_bar()
+        model.eval()
+        return model
+
+    @property
+    def runner(self) -> Callable[[dict[str, np.ndarray]], torch.Tensor]:
+        """The forward function of the chosen precision (built on first use)."""
+        if self._runner is None:
+            with self._load_lock:
+                if self._runner is None:
+                    self._runner = self._build_runner()
+        return self._runner
+
+    def _build_runner(self) -> Callable[[dict[str, np.ndarray]], torch.Tensor]:
+        model = self.model
+        device = self.device
+        prec = self.precision
+        if prec.startswith("onnx"):
+            from cec._onnx import OnnxRunner
+
+            return OnnxRunner(self, quantize=prec == "onnx-int8")
+        if prec == "int8":
+            import copy
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # torch.ao's deprecation notices
+                from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+
+                # per-channel weight scales: per-tensor ones lose too much on this model
+                spec = {torch.nn.Linear: per_channel_dynamic_qconfig}
+                net = quantize_dynamic(copy.deepcopy(model), spec, dtype=torch.qint8)
+            net.eval()
+        else:
+            net = model
+        autocast: Callable[[], Any] = contextlib.nullcontext
+        if prec in ("bf16", "fp16"):
+            dtype = torch.bfloat16 if prec == "bf16" else torch.float16
+            if device.type == "cpu" and not cpu_features()["bf16"]:
+                warnings.warn(
+                    "precision='bf16': this CPU has no native bfloat16 (no AVX512-BF16 or AMX), "
+                    "so bf16 is emulated and slower than fp32 here",
+                    PrecisionWarning,
+                    stacklevel=6,
+                )
+
+            def autocast() -> Any:
+                return torch.autocast(device_type=device.type, dtype=dtype)
+
+        def run(features: dict[str, np.ndarray]) -> torch.Tensor:
+            feats = {
+                k: torch.from_numpy(v).to(device, non_blocking=True) for k, v in features.items()
+            }
+            with torch.inference_mode(), autocast(), warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # quantised-tensor deprecation notices
+                return net(feats)["sentence_embedding"]
+
+        return run
 
     @property
     def max_seq_length(self) -> int:
         return int(self.model.max_seq_length)
 
-    # -- encoding ------------------------------------------------------------------------------
+    @property
+    def tokenizer(self) -> Any:
+        return self.model.tokenizer
+
+    def _input_names(self) -> list[str]:
+        names = list(getattr(self.tokenizer, "model_input_names", ["input_ids", "attention_mask"]))
+        return [n for n in names if n in ("input_ids", "attention_mask", "token_type_ids")]
+
+    # -- tokenising and batching ---------------------------------------------------------------
     def token_lengths(self, sentences: list[str]) -> np.ndarray:
         """Number of tokens of each sentence (special tokens included, before truncation)."""
-        tok = self.model.tokenizer
+        tok = self.tokenizer
         ids = tok(sentences, add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
         return np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
 
+    def tokenize(self, sentences: list[str]) -> tuple[list[list[int]], int]:
+        """Token ids of each sentence, truncated to the window; and how many were truncated."""
+        limit = self.max_seq_length
+        ids = self.tokenizer(
+            sentences,
+            add_special_tokens=True,
+            truncation=True,
+            max_length=limit,
+            return_attention_mask=False,
+            return_token_type_ids=False,
+            verbose=False,
+        )["input_ids"]
+        at_limit = [i for i, x in enumerate(ids) if len(x) >= limit]
+        truncated = 0
+        if at_limit:  # only these can have been cut: count them exactly
+            full = self.token_lengths([sentences[i] for i in at_limit])
+            truncated = int((full > limit).sum())
+        return ids, truncated
+
     def _batches(self, lengths: np.ndarray) -> list[np.ndarray]:
-        """Index batches sorted by length, each under the token budget and the batch size."""
+        """Index batches sorted by length, each under the token budget and the batch size.
+
+        The padded size of a batch is its row count times its longest row; as rows are sorted,
+        the longest is the last one, and a batch grows while that product fits the budget.
+        """
         order = np.argsort(lengths, kind="stable")
-        batches: list[np.ndarray] = []
-        start = 0
-        n = len(order)
         cap = np.minimum(lengths[order], self.max_seq_length)
+        batches: list[np.ndarray] = []
+        start, n = 0, len(order)
         while start < n:
-            # longest sentence in a batch is the last one (sorted): grow while budget holds
             stop = min(n, start + self.batch_size)
-            while stop - start > 1 and (stop - start) * int(cap[stop - 1]) > self.token_budget:
-                stop = start + max(1, (stop - start) // 2)
+            # largest stop with (stop - start) * cap[stop - 1] <= budget (at least one row)
+            rows = np.arange(1, stop - start + 1)
+            fits = rows * cap[start:stop] <= self.token_budget
+            stop = start + (int(np.flatnonzero(fits)[-1]) + 1 if fits.any() else 1)
             batches.append(order[start:stop])
             start = stop
         return batches
 
+    def _pad(self, ids: list[list[int]], idx: np.ndarray) -> dict[str, np.ndarray]:
+        width = max(len(ids[i]) for i in idx)
+        pad = self.tokenizer.pad_token_id or 0
+        input_ids = np.full((len(idx), width), pad, dtype=np.int64)
+        mask = np.zeros((len(idx), width), dtype=np.int64)
+        for row, i in enumerate(idx):
+            seq = ids[i]
+            input_ids[row, : len(seq)] = seq
+            mask[row, : len(seq)] = 1
+        feats = {"input_ids": input_ids, "attention_mask": mask}
+        if "token_type_ids" in self._input_names():
+            feats["token_type_ids"] = np.zeros_like(input_ids)
+        return feats
+
+    # -- encoding ------------------------------------------------------------------------------
     def _embed(self, sentences: list[str]) -> torch.Tensor:
-        model = self.model
-        lengths = self.token_lengths(sentences)
-        too_long = int((lengths > self.max_seq_length).sum())
+        ids, too_long = self.tokenize(sentences)
         if too_long and not self._warned_truncation:
             self._warned_truncation = True
             warnings.warn(
@@ -265,24 +514,34 @@ class SentenceTransformerEncoder(Encoder):
                 TruncationWarning,
                 stacklevel=4,
             )
-        out = torch.empty((len(sentences), model.get_embedding_dimension()), dtype=torch.float32,
-                          device=self.device)
-        with torch.inference_mode():
-            for idx in self._batches(lengths):
-                batch = [sentences[i] for i in idx]
-                emb = model.encode(
-                    batch,
-                    batch_size=len(batch),
-                    convert_to_tensor=True,
-                    normalize_embeddings=False,
-                    show_progress_bar=False,
-                )
+        lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
+        run = self.runner
+        out: torch.Tensor | None = None
+        start = time.perf_counter()
+        padded = 0
+        batches = self._batches(lengths)
+        with _torch_threads(self.num_threads):
+            for idx in batches:
+                feats = self._pad(ids, idx)
+                padded += feats["input_ids"].size
+                emb = run(feats)
+                if out is None:
+                    out = torch.empty(
+                        (len(sentences), emb.shape[1]), dtype=torch.float32, device=self.device
+                    )
                 out[torch.as_tensor(idx, device=self.device)] = emb.to(self.device, torch.float32)
+        s = self.stats
+        s["sentences"] += len(sentences)
+        s["tokens"] += int(lengths.sum())
+        s["padded_tokens"] += padded
+        s["batches"] += len(batches)
+        s["seconds"] += time.perf_counter() - start
+        assert out is not None
         return out
 
 
 def _looks_like_path(spec: str) -> bool:
-    return spec.startswith((".", "/", "~")) or os.sep in spec and not spec.count("/") == 1
+    return spec.startswith((".", "/", "~")) or os.sep in spec and spec.count("/") != 1
 
 
 def resolve_encoder(
@@ -291,6 +550,7 @@ def resolve_encoder(
     *,
     batch_size: int = 64,
     allow_download: bool = False,
+    precision: str = "fp32",
 ) -> Encoder:
     """Turn the ``model`` option into an :class:`Encoder` without loading any weights.
 
@@ -303,20 +563,35 @@ def resolve_encoder(
         batch_size: Most sentences per forward pass.
         allow_download: Let a hub model name that is not in the local cache be downloaded.
             Off by default: cec never touches the network unless asked to.
+        precision: Numeric path for sentence-transformers models, one of :data:`PRECISIONS`
+            (an :class:`Encoder` or callable keeps its own; asking for another is an error).
 
     Raises:
-        ValueError: Unknown model (not a directory, not cached while offline), bad device.
+        ValueError: Unknown model (not a directory, not cached while offline), bad device,
+            bad precision.
         TypeError: ``model`` has an unsupported type.
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     if isinstance(model, Encoder):
+        if precision != "fp32" and precision != model.precision:
+            raise ValueError(
+                f"precision: {precision!r} was asked for but the given encoder is "
+                f"{model.precision!r}; build the encoder with that precision instead"
+            )
         return model
     dev = resolve_device(device)
     if model in _DEFAULT_ALIASES:
+        check_precision(precision, dev)
         return SentenceTransformerEncoder(
-            str(default_model_dir()), dev, name=DEFAULT_MODEL, expected_sha256=DEFAULT_SHA256,
+            str(default_model_dir()),
+            dev,
+            name=DEFAULT_MODEL,
+            expected_sha256=DEFAULT_SHA256,
             batch_size=batch_size,
+            precision=precision,
         )
     if isinstance(model, os.PathLike):
         model = os.fspath(model)
@@ -325,14 +600,29 @@ def resolve_encoder(
             raise ValueError("model: empty string; pass None for the default model")
         path = Path(model).expanduser()
         if path.is_dir():
-            if not any((path / f).is_file() for f in (*_WEIGHT_FILES, "modules.json", "config.json")):
+            if not any(
+                (path / f).is_file() for f in (*_WEIGHT_FILES, "modules.json", "config.json")
+            ):
                 raise ValueError(f"model: directory {model!r} holds no model weights or config")
-            return SentenceTransformerEncoder(str(path), dev, name=path.name, batch_size=batch_size)
+            check_precision(precision, dev)
+            return SentenceTransformerEncoder(
+                str(path), dev, name=path.name, batch_size=batch_size, precision=precision
+            )
         if _looks_like_path(model) or path.exists():
-            raise ValueError(f"model: {model!r} is not a directory with a sentence-transformers model")
+            raise ValueError(
+                f"model: {model!r} is not a directory with a sentence-transformers model"
+            )
         _check_hub_name(model, allow_download)
-        return SentenceTransformerEncoder(model, dev, name=model, batch_size=batch_size)
+        check_precision(precision, dev)
+        return SentenceTransformerEncoder(
+            model, dev, name=model, batch_size=batch_size, precision=precision
+        )
     if callable(model):
+        if precision != "fp32":
+            raise ValueError(
+                f"precision: {precision!r} applies to sentence-transformers models, not to a "
+                "callable model (it computes in whatever precision it likes)"
+            )
         return CallableEncoder(model, dev)
     raise TypeError(
         f"model must be None, a model name or directory, an Encoder, or a callable "
@@ -366,3 +656,11 @@ def _check_hub_name(name: str, allow_download: bool) -> None:
             f"model: {name!r} is not a local directory and not in the Hugging Face cache, and "
             f"{why}; pass a local directory, None for the embedded default, or allow_download=True"
         )
+
+
+def _atomic_target(path: Path) -> Path:
+    """A temporary file next to ``path`` (same file system, for an atomic ``os.replace``)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    return Path(tmp)

@@ -1,0 +1,139 @@
+"""ONNX Runtime path for :class:`cec.encode.SentenceTransformerEncoder` (``precision="onnx"``
+or ``"onnx-int8"``).
+
+The local sentence-transformers model (transformer + pooling) is exported once with
+``torch.onnx.export``, offline, to ``<cache_dir>/onnx/<name>-<weights hash>/``; BERT-like graphs are
+then fused by ONNX Runtime's transformer optimiser, and for ``onnx-int8`` the Linear weights are
+quantised to int8 with ``onnxruntime.quantization.quantize_dynamic``. Files are written to a
+temporary name and renamed, so concurrent processes never see half a file. Later runs reuse them.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+__all__ = ["OnnxRunner", "export_onnx"]
+
+
+class _Wrapped(torch.nn.Module):
+    def __init__(self, model: Any, names: list[str]):
+        super().__init__()
+        self.model = model
+        self.names = names
+
+    def forward(self, *tensors: torch.Tensor) -> torch.Tensor:
+        return self.model(dict(zip(self.names, tensors, strict=True)))["sentence_embedding"]
+
+
+def _model_dir(encoder: Any) -> Path:
+    from cec.encode import cache_dir
+
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in encoder.name)
+    return cache_dir() / "onnx" / f"{safe}-{encoder.weights_hash}"
+
+
+def export_onnx(encoder: Any, *, quantize: bool = False) -> Path:
+    """Export ``encoder``'s model to ONNX (and int8) once; return the file to load.
+
+    Args:
+        encoder: A :class:`cec.encode.SentenceTransformerEncoder`.
+        quantize: Also write (and return) the dynamic-int8 model.
+    """
+    from cec.encode import _atomic_target
+
+    folder = _model_dir(encoder)
+    fp32 = folder / "model.onnx"
+    opt = folder / "model-opt.onnx"
+    int8 = folder / "model-int8.onnx"
+    names = encoder._input_names()
+    if not fp32.is_file():
+        model = encoder.model
+        seq = 16
+        dummy = tuple(torch.ones((2, seq), dtype=torch.long) for _ in names)
+        tmp = _atomic_target(fp32)
+        axes = {n: {0: "batch", 1: "seq"} for n in names}
+        axes["embedding"] = {0: "batch"}
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")
+            wrapped = _Wrapped(model, names).to("cpu").eval()
+            torch.onnx.export(
+                wrapped,
+                dummy,
+                str(tmp),
+                input_names=names,
+                output_names=["embedding"],
+                dynamic_axes=axes,
+                opset_version=17,
+                dynamo=False,
+                do_constant_folding=True,
+            )
+        os.replace(tmp, fp32)
+        model.to(encoder.device)
+    if not opt.is_file():
+        tmp = _atomic_target(opt)
+        try:
+            from onnxruntime.transformers.optimizer import optimize_model
+
+            cfg = encoder.model[0].auto_model.config
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                fused = optimize_model(
+                    str(fp32),
+                    model_type="bert",
+                    num_heads=int(cfg.num_attention_heads),
+                    hidden_size=int(cfg.hidden_size),
+                    opt_level=1,
+                )
+                fused.save_model_to_file(str(tmp))
+            os.replace(tmp, opt)
+        except Exception:  # noqa: BLE001 - not a BERT-like graph: keep the plain export
+            tmp.unlink(missing_ok=True)
+            opt = fp32
+    if not quantize:
+        return opt
+    if not int8.is_file():
+        import onnx
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        tmp = _atomic_target(int8)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            quantize_dynamic(
+                str(opt),
+                str(tmp),
+                weight_type=QuantType.QInt8,
+                per_channel=True,
+                extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+            )
+        os.replace(tmp, int8)
+    return int8
+
+
+class OnnxRunner:
+    """Runs padded, pre-tokenised batches through an ONNX Runtime session."""
+
+    def __init__(self, encoder: Any, *, quantize: bool = False):
+        import onnxruntime as ort
+
+        self.path = export_onnx(encoder, quantize=quantize)
+        self.device = encoder.device
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = int(encoder.num_threads or torch.get_num_threads())
+        opts.inter_op_num_threads = 1
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        providers = ["CPUExecutionProvider"]
+        if self.device.type == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers():
+            providers.insert(0, "CUDAExecutionProvider")
+        self.session = ort.InferenceSession(str(self.path), opts, providers=providers)
+        self.inputs = [i.name for i in self.session.get_inputs()]
+
+    def __call__(self, features: dict[str, np.ndarray]) -> torch.Tensor:
+        feeds = {name: features[name] for name in self.inputs}
+        (out,) = self.session.run(["embedding"], feeds)
+        return torch.from_numpy(out)

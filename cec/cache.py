@@ -1,0 +1,316 @@
+"""Embedding caches: keep sentence embeddings across calls, runs and processes.
+
+Reference explanations are shared by every student model of a study, so encoding them once and
+reading them back is the cheapest speed-up there is. A cache maps ``(encoder key, sentence)`` to
+the float32 unit vector the encoder produced; the encoder key (:attr:`cec.encode.Encoder.key`)
+holds the model name, a hash of its weights and the numeric path (``fp32``, ``int8``...), so
+vectors from different models or precisions never mix.
+
+Two kinds:
+
+- :class:`MemoryCache`: a dict in this process, optionally bounded (least recently used out).
+- :class:`SQLiteCache`: one SQLite file in WAL mode. Safe to share between runs, threads and
+  processes on one machine: readers never block, writers take turns (``busy_timeout``), and a
+  sentence written twice keeps its first vector (``INSERT OR IGNORE``), so concurrent writers of
+  the same sentences cannot corrupt or disagree. Vectors are stored as raw float32 bytes, so a
+  read returns exactly the bits that were written. Not for network file systems (NFS), where
+  SQLite's locks are unreliable: give each node its own file there.
+
+Example:
+    >>> import numpy as np
+    >>> cache = MemoryCache()
+    >>> cache.put("m@1|fp32", ["a", "b"], np.eye(2, dtype=np.float32))
+    >>> found, vecs = cache.get("m@1|fp32", ["b", "c"])
+    >>> found.tolist(), vecs[0].tolist()
+    ([True, False], [0.0, 1.0])
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+__all__ = ["EmbeddingCache", "MemoryCache", "SQLiteCache", "resolve_cache", "encode_cached"]
+
+
+class EmbeddingCache:
+    """Interface: ``get`` what is known, ``put`` what was computed."""
+
+    def get(self, key: str, sentences: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Look sentences up.
+
+        Args:
+            key: The encoder key (see :attr:`cec.encode.Encoder.key`).
+            sentences: Sentences to look up.
+
+        Returns:
+            ``(found, vectors)``: a boolean mask over ``sentences`` and a float32 array
+            ``[found.sum(), d]`` with the vectors of the found ones, in order.
+        """
+        raise NotImplementedError
+
+    def put(self, key: str, sentences: Sequence[str], vectors: np.ndarray) -> None:
+        """Store vectors ``[len(sentences), d]`` (float32) for sentences under ``key``."""
+        raise NotImplementedError
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release resources (a no-op for memory caches)."""
+
+
+class MemoryCache(EmbeddingCache):
+    """Embeddings in a dict, in this process only.
+
+    Args:
+        max_items: Keep at most this many vectors (least recently used go first); ``None`` for
+            no bound.
+    """
+
+    def __init__(self, max_items: int | None = None):
+        if max_items is not None and (
+            isinstance(max_items, bool) or not isinstance(max_items, int) or max_items < 1
+        ):
+            raise ValueError(f"max_items must be a positive integer or None, got {max_items!r}")
+        self.max_items = max_items
+        self._data: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str, sentences: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        found = np.zeros(len(sentences), dtype=bool)
+        rows: list[np.ndarray] = []
+        with self._lock:
+            for i, s in enumerate(sentences):
+                vec = self._data.get((key, s))
+                if vec is not None:
+                    found[i] = True
+                    rows.append(vec)
+                    if self.max_items is not None:
+                        self._data.move_to_end((key, s))
+        return found, _stack(rows)
+
+    def put(self, key: str, sentences: Sequence[str], vectors: np.ndarray) -> None:
+        vectors = _check_vectors(sentences, vectors)
+        with self._lock:
+            for s, v in zip(sentences, vectors, strict=True):
+                self._data[(key, s)] = v
+                if self.max_items is not None:
+                    self._data.move_to_end((key, s))
+            if self.max_items is not None:
+                while len(self._data) > self.max_items:
+                    self._data.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __repr__(self) -> str:
+        return f"MemoryCache(items={len(self)}, max_items={self.max_items})"
+
+
+def _stack(rows: list[np.ndarray]) -> np.ndarray:
+    if not rows:
+        return np.zeros((0, 0), dtype=np.float32)
+    return np.stack(rows).astype(np.float32, copy=False)
+
+
+def _check_vectors(sentences: Sequence[str], vectors: Any) -> np.ndarray:
+    if isinstance(vectors, torch.Tensor):
+        vectors = vectors.detach().to("cpu", torch.float32).numpy()
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    if vectors.ndim != 2 or vectors.shape[0] != len(sentences):
+        raise ValueError(
+            f"vectors: shape {vectors.shape} does not match {len(sentences)} sentences"
+        )
+    return vectors
+
+
+def _digest(sentence: str) -> bytes:
+    return hashlib.sha256(sentence.encode("utf-8", "surrogatepass")).digest()
+
+
+class SQLiteCache(EmbeddingCache):
+    """Embeddings in one SQLite file (WAL mode), shared safely between processes.
+
+    Rows are keyed by the encoder key and the sha256 of the sentence (the sentence itself is not
+    stored). Each process or thread opens its own connection lazily, so a cache object can be
+    handed to worker processes (it pickles as its path).
+
+    Args:
+        path: The database file; parent folders are created.
+        timeout: Seconds a writer waits for another writer before giving up.
+
+    Example:
+        >>> import numpy as np, tempfile, os
+        >>> path = os.path.join(tempfile.mkdtemp(), "emb.sqlite")
+        >>> cache = SQLiteCache(path)
+        >>> cache.put("m@1|fp32", ["x"], np.ones((1, 3), dtype=np.float32))
+        >>> SQLiteCache(path).get("m@1|fp32", ["x"])[1].tolist()
+        [[1.0, 1.0, 1.0]]
+    """
+
+    _BATCH = 500  # sentences per SELECT (SQLite limits bound parameters)
+
+    def __init__(self, path: str | os.PathLike[str], *, timeout: float = 120.0):
+        if not isinstance(path, (str, os.PathLike)) or not os.fspath(path):
+            raise TypeError(f"path must be a file path, got {path!r}")
+        self.path = Path(path).expanduser()
+        if self.path.is_dir():
+            raise ValueError(f"path: {str(self.path)!r} is a directory; give a file name")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.timeout = float(timeout)
+        self._local = threading.local()
+        self._connect()  # fail early on an unusable path, and create the schema
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"path": str(self.path), "timeout": self.timeout}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["path"], timeout=state["timeout"])  # type: ignore[misc]
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        pid = getattr(self._local, "pid", None)
+        if conn is not None and pid == os.getpid():
+            return conn
+        try:
+            conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise ValueError(f"path: cannot open cache {str(self.path)!r}: {exc}") from None
+        conn.execute(f"PRAGMA busy_timeout={int(self.timeout * 1000)}")
+        self._retry(lambda: conn.execute("PRAGMA journal_mode=WAL").fetchone())
+        conn.execute("PRAGMA synchronous=NORMAL")
+        self._retry(
+            lambda: conn.execute(
+                "CREATE TABLE IF NOT EXISTS emb (model TEXT NOT NULL, hash BLOB NOT NULL, "
+                "dim INTEGER NOT NULL, vec BLOB NOT NULL, PRIMARY KEY (model, hash)) WITHOUT ROWID"
+            )
+        )
+        self._local.conn, self._local.pid = conn, os.getpid()
+        return conn
+
+    def _retry(self, op: Any) -> Any:
+        """Run ``op``, retrying while another process holds a lock SQLite did not wait out."""
+        deadline = time.monotonic() + self.timeout
+        delay = 0.01
+        while True:
+            try:
+                return op()
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 0.5)
+
+    def get(self, key: str, sentences: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        conn = self._connect()
+        digests = [_digest(s) for s in sentences]
+        hits: dict[bytes, np.ndarray] = {}
+        for start in range(0, len(digests), self._BATCH):
+            part = digests[start : start + self._BATCH]
+            marks = ",".join("?" * len(part))
+            rows = self._retry(
+                lambda part=part, marks=marks: conn.execute(
+                    f"SELECT hash, dim, vec FROM emb WHERE model = ? AND hash IN ({marks})",
+                    (key, *part),
+                ).fetchall()
+            )
+            for h, dim, vec in rows:
+                hits[h] = np.frombuffer(vec, dtype=np.float32).reshape(dim)
+        found = np.fromiter((d in hits for d in digests), dtype=bool, count=len(digests))
+        return found, _stack([hits[d] for d in digests if d in hits])
+
+    def put(self, key: str, sentences: Sequence[str], vectors: np.ndarray) -> None:
+        vectors = _check_vectors(sentences, vectors)
+        if not len(sentences):
+            return
+        conn = self._connect()
+        dim = int(vectors.shape[1])
+        rows = [
+            (key, _digest(s), dim, v.tobytes()) for s, v in zip(sentences, vectors, strict=True)
+        ]
+
+        def write() -> None:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.executemany(
+                    "INSERT OR IGNORE INTO emb (model, hash, dim, vec) VALUES (?, ?, ?, ?)", rows
+                )
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+        self._retry(write)
+
+    def __len__(self) -> int:
+        return int(self._connect().execute("SELECT COUNT(*) FROM emb").fetchone()[0])
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    def __repr__(self) -> str:
+        return f"SQLiteCache({str(self.path)!r})"
+
+
+def resolve_cache(cache: str | os.PathLike[str] | EmbeddingCache | None) -> EmbeddingCache | None:
+    """The ``cache`` option: ``None`` (no cache), ``"memory"``, a file path, or a cache object.
+
+    Raises:
+        TypeError: Not one of those.
+    """
+    if cache is None or isinstance(cache, EmbeddingCache):
+        return cache
+    if isinstance(cache, str) and cache == "memory":
+        return MemoryCache()
+    if isinstance(cache, (str, os.PathLike)):
+        if not os.fspath(cache):
+            raise ValueError("cache: empty path; pass None for no cache")
+        return SQLiteCache(cache)
+    raise TypeError(
+        f"cache must be None, 'memory', a file path or an EmbeddingCache, got {type(cache).__name__}"
+    )
+
+
+def encode_cached(encoder: Any, sentences: list[str], cache: EmbeddingCache | None) -> torch.Tensor:
+    """``encoder.encode(sentences)``, reading known vectors from ``cache`` and storing new ones.
+
+    Args:
+        encoder: A :class:`cec.encode.Encoder`.
+        sentences: Distinct sentences.
+        cache: Where to look; ``None`` encodes everything.
+
+    Returns:
+        Unit-norm float32 tensor ``[len(sentences), d]`` on the encoder's device.
+    """
+    if cache is None or not sentences:
+        return encoder.encode(sentences)
+    key = encoder.key
+    found, known = cache.get(key, sentences)
+    if found.all():
+        return torch.from_numpy(known.copy()).to(encoder.device)
+    missing = [s for s, f in zip(sentences, found, strict=True) if not f]
+    new = encoder.encode(missing)
+    cache.put(key, missing, new)
+    out = torch.empty((len(sentences), new.shape[1]), dtype=torch.float32, device=new.device)
+    miss_idx = torch.as_tensor(np.flatnonzero(~found), device=new.device)
+    out[miss_idx] = new
+    if found.any():
+        hit_idx = torch.as_tensor(np.flatnonzero(found), device=new.device)
+        out[hit_idx] = torch.from_numpy(known.copy()).to(new.device)
+    return out
