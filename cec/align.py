@@ -7,7 +7,7 @@ sentences left *uncovered* and the generated sentences left *unsupported*. By co
 ``forward`` is the mean of the generated sentences' best scores and ``backward`` the mean of the
 reference sentences' best scores, so the detail always adds up to the score.
 
-Example:
+Examples:
     >>> import cec
     >>> a = cec.CEC().align("CO2 traps heat. Ice cream is tasty.",
     ...                     "CO2 traps heat. The planet warms.", threshold=0.5)
@@ -274,7 +274,7 @@ def register_section(title: str, fn: Section) -> None:
     ``fn(alignment)`` returns the section's lines, or ``None`` to skip it for that pair. A
     second registration under the same title replaces the first.
 
-    Example:
+    Examples:
         >>> register_section("Length", lambda a: [f"{len(a.generated)} generated sentences"])
         >>> unregister_section("Length")
     """

@@ -144,7 +144,7 @@ def build_scorer(options: dict[str, Any]) -> Any:
 class Summary:
     """Corpus summary from running sums (bounded memory); NaN scores are left out of the means.
 
-    Example:
+    Examples:
         >>> s = Summary()
         >>> s.add(1.0, 0.5, 0.75, False, 1); s.add(0.0, 0.0, 0.0, True, 1)
         >>> round(s.mean, 3), s.n, s.n_empty
@@ -538,6 +538,15 @@ def explain_command(
             "--width", min=20, help="Characters of each sentence shown.", rich_help_panel="Output"
         ),
     ] = 72,
+    directional: Annotated[
+        bool,
+        typer.Option(
+            "--directional",
+            help="Also show the cause -> effect links found on each side, which were matched, "
+            "agreeing or reversed, and the direction-aware score (docs/directional.md).",
+            rich_help_panel="Output",
+        ),
+    ] = False,
     model: ModelOpt = None,
     device: DeviceOpt = None,
     batch_size: BatchOpt = 64,
@@ -578,6 +587,10 @@ def explain_command(
         alignment = scorer.align(gen_text, refs if len(refs) > 1 else refs[0], threshold=threshold)
     except ValueError as exc:  # an empty side under --empty error
         raise InputError(str(exc)) from None
+    if directional:  # links on each side, matches and verdicts (cec.directional)
+        from cec.directional import add_link_section
+
+        add_link_section(scorer, alignment, gen_text, refs[alignment.best_ref])
     if as_json:
         sys.stdout.write(json.dumps(alignment.to_dict(), indent=2) + "\n")
     else:

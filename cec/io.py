@@ -4,7 +4,7 @@ Readers yield one :class:`Record` at a time (bounded memory, whatever the file s
 :class:`InputError` naming the file and line of anything wrong. Writers take per-item rows as
 they are produced.
 
-Example:
+Examples:
     >>> import json, tempfile, pathlib
     >>> d = pathlib.Path(tempfile.mkdtemp())
     >>> _ = (d / "p.jsonl").write_text(json.dumps({"prediction": "A.", "reference": "B."}) + "\\n")
@@ -52,7 +52,9 @@ _MISSING = object()
 class InputError(ValueError):
     """Bad input data; the message starts with ``file:line:`` where a line is known."""
 
-    def __init__(self, message: str, path: str | os.PathLike[str] | None = None, line: int | None = None):
+    def __init__(
+        self, message: str, path: str | os.PathLike[str] | None = None, line: int | None = None
+    ):
         where = ""
         if path is not None:
             where = f"{path}:{line}: " if line is not None else f"{path}: "
@@ -130,7 +132,7 @@ def _as_text(value: Any, what: str, path: Any, line: int) -> str:
 
 def _refs_from(values: list[Any], fields: Sequence[str], path: Any, line: int) -> list[str]:
     refs: list[str] = []
-    for name, value in zip(fields, values):
+    for name, value in zip(fields, values, strict=False):
         if value is _MISSING:
             raise InputError(f"missing field {name!r}", path, line)
         if isinstance(value, list):
@@ -173,12 +175,14 @@ def read_records(
         if fmt == "jsonl":
             yield from _read_jsonl(fh, path, pred_field, list(ref_fields), id_field)
         else:
-            yield from _read_csv(fh, path, "," if fmt == "csv" else "\t", pred_field,
-                                 list(ref_fields), id_field)
+            yield from _read_csv(
+                fh, path, "," if fmt == "csv" else "\t", pred_field, list(ref_fields), id_field
+            )
 
 
-def _read_jsonl(fh: IO[str], path: Any, pred_field: str, ref_fields: list[str],
-                id_field: str | None) -> Iterator[Record]:
+def _read_jsonl(
+    fh: IO[str], path: Any, pred_field: str, ref_fields: list[str], id_field: str | None
+) -> Iterator[Record]:
     item = 0
     for line_no, raw in enumerate(fh, start=1):
         if not raw.strip():
@@ -186,7 +190,9 @@ def _read_jsonl(fh: IO[str], path: Any, pred_field: str, ref_fields: list[str],
         try:
             obj = json.loads(raw)
         except json.JSONDecodeError as exc:
-            raise InputError(f"invalid JSON ({exc.msg} at column {exc.colno})", path, line_no) from None
+            raise InputError(
+                f"invalid JSON ({exc.msg} at column {exc.colno})", path, line_no
+            ) from None
         if not isinstance(obj, dict):
             raise InputError(f"expected a JSON object, got {type(obj).__name__}", path, line_no)
         item += 1
@@ -196,8 +202,14 @@ def _read_jsonl(fh: IO[str], path: Any, pred_field: str, ref_fields: list[str],
         yield Record(str(item) if ident is None else str(ident), pred, refs, f"{path}:{line_no}")
 
 
-def _read_csv(fh: IO[str], path: Any, delimiter: str, pred_field: str, ref_fields: list[str],
-              id_field: str | None) -> Iterator[Record]:
+def _read_csv(
+    fh: IO[str],
+    path: Any,
+    delimiter: str,
+    pred_field: str,
+    ref_fields: list[str],
+    id_field: str | None,
+) -> Iterator[Record]:
     reader = csv.reader(fh, delimiter=delimiter)
     try:
         header = next(reader)
@@ -210,7 +222,8 @@ def _read_csv(fh: IO[str], path: Any, delimiter: str, pred_field: str, ref_field
         if name not in columns:
             raise InputError(
                 f"missing column {name!r} in the header (columns: {', '.join(columns) or 'none'})",
-                path, 1,
+                path,
+                1,
             )
     id_col = columns.get(id_field) if id_field else None
     want = [columns[pred_field], *(columns[f] for f in ref_fields)]
@@ -226,7 +239,9 @@ def _read_csv(fh: IO[str], path: Any, delimiter: str, pred_field: str, ref_field
         if not row or (len(row) == 1 and not row[0].strip()):
             continue
         if len(row) != len(header):
-            raise InputError(f"row has {len(row)} fields but the header has {len(header)}", path, line_no)
+            raise InputError(
+                f"row has {len(row)} fields but the header has {len(header)}", path, line_no
+            )
         item += 1
         pred, *refs = (row[k] for k in want)
         ident = row[id_col] if id_col is not None else str(item)
@@ -238,8 +253,9 @@ def _text_lines(fh: IO[str]) -> Iterator[str]:
         yield raw.rstrip("\r\n")
 
 
-def read_text_pairs(pred_path: str | os.PathLike[str],
-                    ref_paths: Sequence[str | os.PathLike[str]]) -> Iterator[Record]:
+def read_text_pairs(
+    pred_path: str | os.PathLike[str], ref_paths: Sequence[str | os.PathLike[str]]
+) -> Iterator[Record]:
     """Stream items from parallel plain-text files, one explanation per line.
 
     Several reference files give several references per item.
@@ -256,7 +272,7 @@ def read_text_pairs(pred_path: str | os.PathLike[str],
         for line_no, lines in enumerate(zip_longest(*map(_text_lines, handles)), start=1):
             if any(x is None for x in lines):
                 short = names[lines.index(None)]
-                longer = next(n for n, x in zip(names, lines) if x is not None)
+                longer = next(n for n, x in zip(names, lines, strict=False) if x is not None)
                 raise InputError(
                     f"{short} has {line_no - 1} lines but {longer} has more "
                     f"({short} ran out at line {line_no}); the files must have one line per item"
@@ -271,7 +287,7 @@ ITEM_COLUMNS = ("id", "forward", "backward", "sym", "empty", "best_ref")
 
 
 def open_output(path: str | os.PathLike[str] | None) -> IO[str]:
-    """A text stream for ``path`` (``None`` or ``-`` is stdout).
+    """A text stream for ``path`` (``None`` or ``-`` is stdout); missing folders are created.
 
     Raises:
         InputError: The file cannot be created.
@@ -279,6 +295,7 @@ def open_output(path: str | os.PathLike[str] | None) -> IO[str]:
     if path is None or str(path) == "-":
         return sys.stdout
     try:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
         return open(path, "w", encoding="utf-8", newline="")  # noqa: SIM115 - caller closes
     except OSError as exc:
         raise InputError(f"cannot write ({exc.strerror or exc})", path) from None
@@ -294,7 +311,7 @@ class ItemWriter:
     ``json`` writes ``{"items": [...], "summary": {...}}`` incrementally, so memory stays bounded.
     ``table`` writes fixed-width rows under a header.
 
-    Example:
+    Examples:
         >>> import io
         >>> out = io.StringIO()
         >>> w = ItemWriter(out, "csv")
@@ -317,15 +334,23 @@ class ItemWriter:
         elif fmt == "table":
             stream.write(f"{'id':<{id_width}}  {'forward':>8}  {'backward':>8}  {'CEC':>8}  note\n")
 
-    def write(self, ident: str, forward: float, backward: float, sym: float, empty: bool,
-              best_ref: int) -> None:
+    def write(
+        self, ident: str, forward: float, backward: float, sym: float, empty: bool, best_ref: int
+    ) -> None:
         """Write one item's row."""
         if self._csv is not None:
-            self._csv.writerow([ident, *(f"{v:.6f}" for v in (forward, backward, sym)),
-                                int(empty), best_ref])
+            self._csv.writerow(
+                [ident, *(f"{v:.6f}" for v in (forward, backward, sym)), int(empty), best_ref]
+            )
         elif self.fmt in ("jsonl", "json"):
-            row = {"id": ident, "forward": _num(forward), "backward": _num(backward),
-                   "sym": _num(sym), "empty": bool(empty), "best_ref": int(best_ref)}
+            row = {
+                "id": ident,
+                "forward": _num(forward),
+                "backward": _num(backward),
+                "sym": _num(sym),
+                "empty": bool(empty),
+                "best_ref": int(best_ref),
+            }
             if self.fmt == "json":
                 self.stream.write(("\n  " if self.count == 0 else ",\n  ") + json.dumps(row))
             else:
@@ -333,8 +358,11 @@ class ItemWriter:
         else:
             shown = ident if len(ident) <= self.id_width else ident[: self.id_width - 1] + "…"
             note = "empty" if empty else (f"best ref {best_ref}" if best_ref else "")
-            self.stream.write(f"{shown:<{self.id_width}}  {forward:>8.4f}  {backward:>8.4f}  "
-                              f"{sym:>8.4f}  {note}".rstrip() + "\n")
+            self.stream.write(
+                f"{shown:<{self.id_width}}  {forward:>8.4f}  {backward:>8.4f}  "
+                f"{sym:>8.4f}  {note}".rstrip()
+                + "\n"
+            )
         self.count += 1
 
     def close(self, summary: dict[str, Any] | None = None) -> None:

@@ -9,7 +9,7 @@ however it was batched or split over workers.
 :func:`compute` is the one-call form for ``evaluate``-style harnesses: keyword arguments in,
 plain Python types out.
 
-Example:
+Examples:
     >>> from cec.metric import CECMetric, compute
     >>> metric = CECMetric()
     >>> metric.update(["CO2 traps heat."], ["CO2 traps heat."])
@@ -51,7 +51,7 @@ class CECMetric:
     ``best_ref``, ``nrefs``; plus the scorer's ``signature``. States merge by concatenation, so
     the merged metric computes exactly what one process would over all items.
 
-    Example:
+    Examples:
         >>> a, b = CECMetric(), CECMetric()
         >>> a.update(["CO2 traps heat."], ["CO2 traps heat."])
         >>> b.update(["Ice cream is tasty."], ["Glaciers retreat."])
@@ -223,7 +223,7 @@ def compute(
         ``{"cec": float, "forward": float, "backward": float, "scores": [float, ...],
         "n_empty": int, "signature": str}``; a NaN (only with ``empty="nan"``) is ``None``.
 
-    Example:
+    Examples:
         >>> out = compute(predictions=["CO2 traps heat. Seas rise."],
         ...               references=[["Seas rise. CO2 traps heat.", "Unrelated."]])
         >>> sorted(out), round(out["scores"][0], 4)

@@ -1,0 +1,63 @@
+"""The documentation builds offline with `mkdocs build --strict` (as in CI)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _nav_pages(nav: list) -> list[str]:
+    pages: list[str] = []
+    for entry in nav:
+        value = next(iter(entry.values())) if isinstance(entry, dict) else entry
+        pages += _nav_pages(value) if isinstance(value, list) else [value]
+    return pages
+
+
+def test_nav_lists_only_pages_that_exist():
+    config = yaml.safe_load((ROOT / "mkdocs.yml").read_text())
+    pages = _nav_pages(config["nav"])
+    assert "metric-card.md" in pages and "api.md" in pages and "cli.md" in pages
+    missing = [p for p in pages if not (ROOT / "docs" / p).is_file()]
+    assert not missing, f"mkdocs.yml nav lists pages that do not exist: {missing}"
+
+
+def test_mkdocs_build_strict(tmp_path):
+    pytest.importorskip("mkdocs")
+    pytest.importorskip("mkdocstrings")
+    site = tmp_path / "site"
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1", "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mkdocs",
+            "build",
+            "--strict",
+            "-q",
+            "-f",
+            str(ROOT / "mkdocs.yml"),
+            "-d",
+            str(site),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    api = (site / "api" / "index.html").read_text()
+    # the API reference is generated from the docstrings
+    for name in ("CECMetric", "Alignment", "read_records", "merge_state", "unsupported"):
+        assert name in api, name
+    card = (site / "metric-card" / "index.html").read_text()
+    assert "does not check facts" in card and "causal direction" in card
+    assert (site / "cli" / "index.html").is_file() and (site / "reporting" / "index.html").is_file()
