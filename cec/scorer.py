@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from cec._version import __version__
+from cec.cache import EmbeddingCache, MemoryCache, encode_cached, resolve_cache
 from cec.encode import Encoder, resolve_encoder
 from cec.result import CECResult, PairScore
 from cec.segment import Splitter, get_splitter
@@ -120,6 +121,13 @@ class CEC:
         directional: Direction-aware CEC (see :mod:`cec.directional`): a cause -> effect link
             stated the other way round in the other explanation lowers the score, and
             ``result.details`` holds each pair's links. ``False`` (default) is exactly Eq. 2.
+        precision: Encoder numeric path: ``"fp32"`` (default), ``"bf16"``, ``"fp16"`` (CUDA),
+            ``"int8"``, ``"onnx"`` or ``"onnx-int8"`` (see :mod:`cec.encode` and
+            docs/performance.md); recorded in the signature as ``prec:``.
+        cache: Keep sentence embeddings across calls: ``"memory"``, a file path (an SQLite
+            cache safe to share between runs and processes), or a
+            :class:`~cec.cache.EmbeddingCache`. Scores are unchanged: the cache returns the
+            exact vectors the encoder produced.
 
     Example:
         >>> scorer = CEC()
@@ -139,6 +147,8 @@ class CEC:
         max_memory: int = DEFAULT_MAX_BYTES,
         allow_download: bool = False,
         directional: bool = False,
+        precision: str = "fp32",
+        cache: str | os.PathLike[str] | EmbeddingCache | None = None,
     ):
         if not isinstance(directional, bool):
             raise TypeError(f"directional must be True or False, got {directional!r}")
@@ -148,8 +158,10 @@ class CEC:
             raise ValueError(f"max_memory must be an integer number of bytes >= 1024, got {max_memory!r}")
         self.splitter = get_splitter(splitter)
         self.encoder = resolve_encoder(
-            model, device, batch_size=batch_size, allow_download=allow_download
+            model, device, batch_size=batch_size, allow_download=allow_download,
+            precision=precision,
         )
+        self.cache = resolve_cache(cache)
         self.empty = empty
         self.max_memory = max_memory
         self.directional = directional
@@ -165,7 +177,7 @@ class CEC:
 
     def encode(self, sentences: Sequence[str]) -> torch.Tensor:
         """Unit-norm embeddings ``[n, d]`` of sentences, on the scorer's device."""
-        return self.encoder.encode(sentences)
+        return encode_cached(self.encoder, list(sentences), self.cache)
 
     @property
     def signature(self) -> Signature:
@@ -220,19 +232,36 @@ class CEC:
         return align(self, generated, reference, threshold=threshold)
 
     def score_iter(
-        self, pairs: Iterable[tuple[str, References]], *, chunk_size: int = 1024
+        self,
+        pairs: Iterable[tuple[str, References]],
+        *,
+        chunk_size: int = 1024,
+        reuse: int = 32768,
     ) -> Iterator[PairScore]:
         """Score a stream of ``(generated, reference)`` pairs in bounded memory.
 
         Pairs are read and scored ``chunk_size`` at a time; scores equal :meth:`score` on the
-        whole input (each chunk is scored independently, so only deduplication across chunks is
-        lost).
+        whole input. Memory stays bounded by the chunk, the kernel budget and the reuse buffer,
+        whatever the length of the stream.
+
+        Args:
+            pairs: Iterable of ``(generated, reference)``; a reference may be a list of texts.
+            chunk_size: Pairs scored together.
+            reuse: When the scorer has no :attr:`cache`, keep up to this many sentence
+                embeddings between chunks (least recently used go first), so sentences that
+                recur across chunks are encoded once; 0 keeps none. With a cache, the cache is
+                used instead.
 
         Yields:
             One :class:`~cec.result.PairScore` per input pair, in input order.
         """
         if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
             raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
+        if isinstance(reuse, bool) or not isinstance(reuse, int) or reuse < 0:
+            raise ValueError(f"reuse must be a non-negative integer, got {reuse!r}")
+        cache = self.cache
+        if cache is None and reuse:
+            cache = MemoryCache(max_items=reuse)
         iterator = iter(pairs)
         offset = 0
         while True:
@@ -243,10 +272,12 @@ class CEC:
                 if not isinstance(pair, (tuple, list)) or len(pair) != 2:
                     raise TypeError(f"pairs: item {k} is not a (generated, reference) pair")
             offset += len(chunk)
-            result = self.score([g for g, _ in chunk], [r for _, r in chunk])
-            yield from result
+            gens, refs, _ = validate_pairs([g for g, _ in chunk], [r for _, r in chunk])
+            yield from self._score_lists(gens, refs, cache=cache)
 
-    def _score_lists(self, gens: list[str], refs: list[list[str]]) -> CECResult:
+    def _score_lists(
+        self, gens: list[str], refs: list[list[str]], *, cache: EmbeddingCache | None = None
+    ) -> CECResult:
         n_items = len(gens)
         # 1. segment every distinct text once; 2. number every distinct sentence once
         sentence_id: dict[str, int] = {}
@@ -290,7 +321,9 @@ class CEC:
         bwd = np.full(len(ref_set), -np.inf)
         ok = np.flatnonzero(pair_ok)
         if len(ok):
-            emb = self.encoder.encode(list(sentence_id))
+            emb = encode_cached(
+                self.encoder, list(sentence_id), cache if cache is not None else self.cache
+            )
             fwd[ok], bwd[ok] = pair_scores(
                 emb, sets_flat, sets_len, gen_set[ok], ref_set[ok], max_bytes=self.max_memory
             )
@@ -388,7 +421,7 @@ def score(generated: Any, reference: Any, **options: Any) -> float | CECResult:
         reference: A text, a list of references for one text, or one entry per generated text.
         **options: ``model``, ``device``, ``batch_size``, ``splitter``, ``empty``,
             ``max_memory``, ``allow_download``, ``directional`` (direction-aware CEC, see
-            :mod:`cec.directional`; default ``False``, Eq. 2).
+            :mod:`cec.directional`; default ``False``, Eq. 2), ``precision``, ``cache``.
 
     Example:
         >>> import cec
