@@ -30,12 +30,12 @@ Example:
     >>> ref = "More CO2 leads to rising temperatures."
     >>> res = scorer.score(["Rising temperatures lead to more CO2."], [ref])
     >>> print(res.details[0].format())  # doctest: +ELLIPSIS
-    generated links:
-      G1 [Rising temperatures] --lead to--> [more CO2]
-    reference links:
-      R1 [More CO2] --leads to--> [rising temperatures]
+    generated links (gN; in sentence GN):
+      g1 [Rising temperatures] --lead to--> [more CO2]  (G1)
+    reference links (rN; in sentence RN):
+      r1 [More CO2] --leads to--> [rising temperatures]  (R1)
     matches:
-      G1 ~ R1  REVERSED  (straight 0.31, crossed 1.00)
+      g1 ~ r1  REVERSED  (straight 0.31, crossed 1.00)
     score: Eq. 2 0.986 -> directional 0.493 (1 reversed, 0 agreeing)
 """
 
@@ -59,6 +59,9 @@ __all__ = [
     "match_links",
     "directional_matrix",
     "apply_directional",
+    "link_report",
+    "add_link_section",
+    "SECTION_TITLE",
 ]
 
 #: Least cosine both parts of a link must reach with the other link's parts (in one of the two
@@ -144,15 +147,44 @@ class PairLinks:
             "sym": None if np.isnan(self.sym) else float(self.sym),
         }
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PairLinks:
+        """Rebuild a report from :meth:`to_dict` output."""
+
+        def link(d: dict[str, Any]) -> CausalLink:
+            return CausalLink(
+                d["cause"], d["effect"], d["connective"], tuple(d["sentences"]), d["negated"]
+            )
+
+        def num(x: float | None) -> float:
+            return float("nan") if x is None else float(x)
+
+        return cls(
+            tuple(link(d) for d in data["generated"]),
+            tuple(link(d) for d in data["reference"]),
+            tuple(LinkMatch(**m) for m in data["matches"]),
+            tuple(tuple(p) for p in data["penalized"]),  # type: ignore[misc]
+            num(data["eq2"]),
+            num(data["sym"]),
+        )
+
     def format(self) -> str:
         """Readable lines: links on each side, matches with verdicts, the score change."""
-        lines = ["generated links:"]
-        lines += [f"  G{k + 1} {link}" for k, link in enumerate(self.generated)] or ["  (none)"]
-        lines.append("reference links:")
-        lines += [f"  R{k + 1} {link}" for k, link in enumerate(self.reference)] or ["  (none)"]
+
+        def where(link: CausalLink, side: str) -> str:
+            return "-".join(f"{side}{i + 1}" for i in link.sentences)
+
+        lines = ["generated links (gN; in sentence GN):"]
+        lines += [
+            f"  g{k + 1} {link}  ({where(link, 'G')})" for k, link in enumerate(self.generated)
+        ] or ["  (none)"]
+        lines.append("reference links (rN; in sentence RN):")
+        lines += [
+            f"  r{k + 1} {link}  ({where(link, 'R')})" for k, link in enumerate(self.reference)
+        ] or ["  (none)"]
         lines.append("matches:")
         lines += [
-            f"  G{m.generated + 1} ~ R{m.reference + 1}  {m.verdict.upper()}  "
+            f"  g{m.generated + 1} ~ r{m.reference + 1}  {m.verdict.upper()}  "
             f"(straight {m.straight:.2f}, crossed {m.crossed:.2f})"
             for m in self.matches
         ] or ["  (none)"]
@@ -303,3 +335,53 @@ def apply_directional(
         sym = float((forward[p] + backward[p]) / 2)
         reports.append(PairLinks(g, r, tuple(matches), tuple(penalized), eq2, sym))
     return forward, backward, reports
+
+
+# --------------------------------------------------------------------------------------------
+# one pair, for `cec explain --directional`
+# --------------------------------------------------------------------------------------------
+SECTION_TITLE = "Causal links (directional CEC)"
+
+
+def link_report(scorer: Any, generated: str, reference: str) -> tuple[PairLinks | None, str]:
+    """Links, matches and directional score of one pair, with the scorer's model and splitter.
+
+    Args:
+        scorer: A :class:`cec.CEC` (directional or not; its encoder is reused).
+        generated: The generated explanation.
+        reference: One reference explanation.
+
+    Returns:
+        The pair's :class:`PairLinks` (``None`` when a side has no sentences) and the
+        directional signature.
+    """
+    from cec.scorer import CEC
+
+    if not scorer.directional:
+        scorer = CEC(scorer.encoder, splitter=scorer.splitter, empty=scorer.empty, directional=True)
+    result = scorer.score([generated], [reference])
+    return result.details[0], str(result.signature)
+
+
+def _render(alignment: Any) -> list[str] | None:
+    data = alignment.extras.get("causal_links")
+    if data is None:
+        return None
+    if data.get("empty"):
+        return ["  (a side has no sentences)"]
+    lines = PairLinks.from_dict(data).format().splitlines()
+    return [f"  {line}" for line in lines] + [f"  signature: {data['signature']}"]
+
+
+def add_link_section(scorer: Any, alignment: Any, generated: str, reference: str) -> None:
+    """Attach the pair's link report to a :class:`cec.align.Alignment` and show it in ``render``.
+
+    The report goes to ``alignment.extras["causal_links"]`` (JSON-serialisable, so ``--json``
+    carries it) and a "Causal links" section is registered with :func:`cec.align.register_section`.
+    """
+    from cec.align import register_section
+
+    report, signature = link_report(scorer, generated, reference)
+    data = {"empty": True} if report is None else report.to_dict()
+    alignment.extras["causal_links"] = {**data, "signature": signature}
+    register_section(SECTION_TITLE, _render)

@@ -267,3 +267,23 @@ def test_matching_rules_on_hand_made_vectors():
     adjusted, pen = directional_matrix(sim, g, r, [m])
     assert pen == [(1, 0)] and adjusted[1, 0] == pytest.approx(0.8 * PENALTY)
     assert adjusted[0, 0] == 0.9  # other sentence pairs untouched
+
+
+def test_explain_section_shows_links_and_goes_into_json(scorer):
+    from cec.align import unregister_section
+    from cec.directional import SECTION_TITLE, add_link_section
+
+    gen, ref = MIXED_GEN, MIXED_REF
+    alignment = scorer.align(gen, ref)
+    try:
+        add_link_section(scorer, alignment, gen, ref)
+        text = alignment.format()
+        assert f"{SECTION_TITLE}:" in text
+        assert "g1 ~ r1  REVERSED" in text and "(G2)" in text and "dir:yes" in text
+        data = json.loads(json.dumps(alignment.to_dict()))
+        links = data["extras"]["causal_links"]
+        assert links["matches"][0]["verdict"] == "reversed"
+        assert links["sym"] < links["eq2"] - 0.1
+        assert PairLinks.from_dict(links).format() in text.replace("\n  ", "\n")
+    finally:
+        unregister_section(SECTION_TITLE)
