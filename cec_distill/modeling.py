@@ -185,6 +185,8 @@ def materialize(model: ModelConfig, out_dir: str | os.PathLike) -> ModelConfig:
             model, QuantConfig(load_in_4bit=False), torch.device("cpu"), full_precision=True
         )
         out.mkdir(parents=True, exist_ok=True)
+        if model.gguf_file or getattr(m, "hf_quantizer", None) is not None:
+            m = _plain_copy(m)  # GGUF-loaded models refuse save_pretrained; weights are dequantized
         m.save_pretrained(str(out))
         tok.save_pretrained(str(out))
         source = {
@@ -200,6 +202,22 @@ def materialize(model: ModelConfig, out_dir: str | os.PathLike) -> ModelConfig:
         chat_template=model.chat_template,
         trust_remote_code=model.trust_remote_code,
     )
+
+
+def _plain_copy(m: Any) -> Any:
+    """The same weights in a fresh, unquantized model of the same class (config without quantization)."""
+    cfg = m.config.__class__.from_dict(
+        {k: v for k, v in m.config.to_dict().items() if k != "quantization_config"}
+    )
+    fresh = m.__class__(cfg).to(next(m.parameters()).dtype)
+    missing, unexpected = fresh.load_state_dict(m.state_dict(), strict=False)
+    if unexpected or [k for k in missing if "lm_head" not in k]:
+        raise RuntimeError(
+            f"materialize: weights do not match (missing {missing}, unexpected {unexpected})"
+        )
+    if missing:
+        fresh.tie_weights()
+    return fresh
 
 
 def merge_adapter(

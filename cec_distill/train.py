@@ -525,6 +525,7 @@ def train(
                         "epoch": step / steps_per_epoch,
                         "lr": sched.get_last_lr()[0],
                         "train_loss": sum(window) / len(window),
+                        "elapsed_s": round(time.perf_counter() - t_start, 1),
                         **{f"train_{k}": v for k, v in parts_acc.items() if k != "loss"},
                     }
                 )

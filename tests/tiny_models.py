@@ -31,7 +31,7 @@ CORPUS = [
 
 def build_tokenizer(path: str | Path, vocab_size: int = 320):
     """Train a byte-level BPE tokenizer on :data:`CORPUS`, save it to ``path``, return it."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.BPE())
@@ -44,6 +44,10 @@ def build_tokenizer(path: str | Path, vocab_size: int = 320):
         show_progress=False,
     )
     tok.train_from_iterator(CORPUS * 4, trainer)
+    bos = tok.token_to_id("<s>")
+    tok.post_processor = processors.TemplateProcessing(  # BOS first, as Llama tokenizers do
+        single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", bos)]
+    )
     fast = PreTrainedTokenizerFast(
         tokenizer_object=tok,
         bos_token="<s>",
