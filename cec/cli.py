@@ -228,15 +228,22 @@ def _records(
 
 
 def _progress(total: int | None, quiet: bool) -> Any:
+    """A tqdm bar on stderr, shown only on a terminal and without --quiet."""
     from tqdm.auto import tqdm
 
     disable = quiet or not sys.stderr.isatty()
+    try:  # a terminal that reports no size (0 x 0) still gets a bar
+        size = os.get_terminal_size(sys.stderr.fileno())
+        ncols, nrows = size.columns or 80, size.lines or 24
+    except (OSError, ValueError):
+        ncols, nrows = 80, 24
     return tqdm(
         total=total,
         unit="pair",
         file=sys.stderr,
         disable=disable,
-        dynamic_ncols=True,
+        ncols=ncols,
+        nrows=nrows,
         mininterval=0.5,
     )
 
