@@ -238,13 +238,14 @@ def _clean(span: str) -> str:
     return span.strip("\"'“”‘’()[] ")
 
 
-def _left_clause(text: str) -> str:
-    """The clause that ends at the end of ``text`` (after the last boundary, reporting verb)."""
+def _left_clause(text: str, reporting: bool = True) -> str:
+    """The clause that ends at the end of ``text`` (after the last boundary and, when
+    ``reporting``, after a reporting verb: "studies show that X")."""
     cut = 0
     for m in _BOUNDARY.finditer(text):
         cut = m.end()
     text = text[cut:]
-    m = _REPORTING.match(text)
+    m = _REPORTING.match(text) if reporting else None
     return text[m.end() :] if m else text
 
 
@@ -311,7 +312,8 @@ def _sentence_links(sentences: Sequence[str], i: int) -> list[CausalLink]:
         if not (_WORD.search(cause) and _WORD.search(effect)) or span[0] < 0:
             continue
         negated = kind in (_FWD, _BWD) and bool(
-            _NEGATION.search(left) or _SCOPE_NEGATION.search(_left_clause(sentence[: m.start()]))
+            _NEGATION.search(left)
+            or _SCOPE_NEGATION.search(_left_clause(sentence[: m.start()], reporting=False))
         )
         links.append(CausalLink(cause, effect, _connective(m.group(0)), span, negated))
     return links

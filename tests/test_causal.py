@@ -160,6 +160,7 @@ def test_negation_is_flagged_not_dropped():
         ("Not all women wear sunglasses because they look good.", True),
         ("Just because a man is jumping does n't mean he is happy because he won.", True),
         ("Warming is not necessarily caused by the sun.", True),
+        ("It does not necessarily mean that a fast current caused the issue.", True),
     ],
 )
 def test_negation_of_the_link_versus_a_negative_clause(text, negated):
