@@ -332,7 +332,7 @@ class CEC:
             from cec.directional import apply_directional
 
             fwd[ok], bwd[ok], reports = apply_directional(
-                self.encoder.encode, emb, list(sentence_id), sets_flat, sets_len,
+                self.encode, emb, list(sentence_id), sets_flat, sets_len,
                 gen_set[ok], ref_set[ok], fwd[ok], bwd[ok],
             )
             for p, report in zip(ok.tolist(), reports, strict=True):
