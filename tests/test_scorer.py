@@ -178,7 +178,7 @@ def esnli_items(shared_data: Path) -> list[list[str]]:
             rec = json.loads(line)
             if len(rec["explanations"]) == 3 and all(e.strip() for e in rec["explanations"]):
                 items.append(rec["explanations"])
-            if len(items) == 25:
+            if len(items) == 16:
                 break
     return items
 
