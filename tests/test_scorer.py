@@ -405,6 +405,13 @@ def test_overlong_sentence_is_truncated_with_one_warning():
         expected_sha256=DEFAULT_SHA256,
     )
     long_scorer = cec.CEC(model=encoder)
+    # a long text of short sentences is not truncated: each sentence is encoded on its own
+    long_text = " ".join(g for g, _ in OWN_PAIRS if "\n" not in g) * 4
+    assert len(encoder.model.tokenizer(long_text)["input_ids"]) > 256
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", TruncationWarning)
+        many = long_scorer.score([long_text], [OWN_PAIRS[0][1]])
+    assert_matches_algorithm1(long_scorer, [(long_text, OWN_PAIRS[0][1])], many)
     words = [
         "carbon",
         "dioxide",
