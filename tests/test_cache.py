@@ -1,0 +1,161 @@
+"""Embedding caches: exact round trips, LRU bound, SQLite shared by concurrent processes."""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing as mp
+import pickle
+import sqlite3
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import torch
+
+import cec
+from cec.cache import MemoryCache, SQLiteCache, encode_cached, resolve_cache
+
+KEY = "model@abcd|fp32"
+
+
+def vec_of(sentence: str, dim: int = 8) -> np.ndarray:
+    """A deterministic vector per sentence (what any writer of that sentence would store)."""
+    seed = int.from_bytes(hashlib.sha256(sentence.encode()).digest()[:4], "little")
+    return np.random.default_rng(seed).standard_normal(dim).astype(np.float32)
+
+
+def test_memory_cache_round_trip_and_lru():
+    cache = MemoryCache(max_items=3)
+    cache.put(KEY, ["a", "b", "c"], np.stack([vec_of(s) for s in "abc"]))
+    found, vecs = cache.get(KEY, ["a", "x"])  # touches "a": "b" is now the oldest
+    assert found.tolist() == [True, False] and np.array_equal(vecs[0], vec_of("a"))
+    cache.put(KEY, ["d"], vec_of("d")[None])
+    assert len(cache) == 3
+    assert cache.get(KEY, ["b"])[0].tolist() == [False]
+    assert cache.get(KEY, ["a", "c", "d"])[0].all()
+    assert not cache.get("other@key|fp32", ["a"])[0].any()  # keys never mix
+
+
+def test_sqlite_cache_returns_identical_bytes(tmp_path):
+    path = tmp_path / "sub" / "emb.sqlite"
+    cache = SQLiteCache(path)
+    sents = [f"sentence {i} ünïcode ✓" for i in range(1200)]  # more than one SELECT batch
+    vecs = np.stack([vec_of(s, 384) for s in sents])
+    cache.put(KEY, sents, vecs)
+    again = SQLiteCache(path)  # a fresh connection reads what was written
+    found, got = again.get(KEY, [*reversed(sents), "absent"])
+    assert found.tolist() == [True] * len(sents) + [False]
+    assert got.dtype == np.float32 and np.array_equal(got, vecs[::-1])
+    assert len(again) == len(sents)
+    # first writer wins: a second put of the same sentence keeps the stored vector
+    again.put(KEY, [sents[0]], np.zeros((1, 384), dtype=np.float32))
+    assert np.array_equal(cache.get(KEY, [sents[0]])[1][0], vecs[0])
+    # pickles as its path (for worker processes)
+    clone = pickle.loads(pickle.dumps(cache))
+    assert np.array_equal(clone.get(KEY, sents[:2])[1], vecs[:2])
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def _writer(path: str, start: int, rounds: int) -> None:
+    cache = SQLiteCache(path, timeout=120)
+    for r in range(rounds):
+        # overlapping ranges: both processes write many of the same sentences at once
+        sents = [f"s{i}" for i in range(start + 40 * r, start + 40 * r + 120)]
+        cache.put(KEY, sents, np.stack([vec_of(s) for s in sents]))
+        cache.get(KEY, sents[:50])
+
+
+def test_sqlite_cache_survives_two_processes_writing_at_once(tmp_path):
+    path = str(tmp_path / "shared.sqlite")
+    SQLiteCache(path)  # create the schema first, as a study would
+    ctx = mp.get_context("spawn")
+    procs = [ctx.Process(target=_writer, args=(path, start, 25)) for start in (0, 60)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=180)
+    assert [p.exitcode for p in procs] == [0, 0]
+    expected = sorted(
+        {f"s{i}" for s in (0, 60) for r in range(25) for i in range(s + 40 * r, s + 40 * r + 120)}
+    )
+    cache = SQLiteCache(path)
+    assert len(cache) == len(expected)
+    found, got = cache.get(KEY, expected)
+    assert found.all()
+    assert np.array_equal(got, np.stack([vec_of(s) for s in expected]))
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_encode_cached_encodes_only_missing(scorer):
+    calls: list[list[str]] = []
+    real = scorer.encoder
+
+    class Counting(cec.Encoder):
+        name, device = real.name, real.device
+        weights_hash = real.weights_hash
+
+        def _embed(self, sentences):
+            calls.append(list(sentences))
+            return real.encode(sentences)
+
+    enc = Counting()
+    cache = MemoryCache()
+    first = encode_cached(enc, ["CO2 traps heat.", "Ice melts."], cache)
+    second = encode_cached(enc, ["Ice melts.", "Seas rise.", "CO2 traps heat."], cache)
+    assert calls == [["CO2 traps heat.", "Ice melts."], ["Seas rise."]]
+    assert torch.equal(second[0], first[1]) and torch.equal(second[2], first[0])
+    assert torch.allclose(
+        second, real.encode(["Ice melts.", "Seas rise.", "CO2 traps heat."]), atol=1e-6
+    )
+    assert (
+        encode_cached(enc, ["Ice melts."], cache).shape == (1, first.shape[1]) and len(calls) == 2
+    )
+
+
+def test_scorer_with_disk_cache_gives_identical_scores_across_processes(scorer, tmp_path):
+    path = tmp_path / "study.sqlite"
+    gens = ["CO2 traps heat. The planet warms.", "Ice melts. Seas rise."]
+    refs = ["The planet warms because CO2 traps heat.", "Seas rise as ice melts."]
+    cached = cec.CEC(model=scorer.encoder, cache=path)
+    first = cached.score(gens, refs)
+    plain = scorer.score(gens, refs)
+    assert np.allclose(first.sym, plain.sym, atol=1e-6)
+    assert str(first.signature) == str(plain.signature)  # the cache does not change the score
+    n_rows = len(SQLiteCache(path))
+    assert n_rows == 6
+    # another process reads the same file: every sentence is found, nothing is encoded there
+    code = textwrap.dedent(
+        f"""
+        import numpy as np, cec
+        from cec.cache import SQLiteCache
+        class NoModel(cec.Encoder):
+            name = {scorer.encoder.name!r}
+            weights_hash = {scorer.encoder.weights_hash!r}
+            def _embed(self, sentences):
+                raise AssertionError("encoded " + repr(sentences))
+        s = cec.CEC(model=NoModel(), cache={str(path)!r})
+        r = s.score({gens!r}, {refs!r})
+        print(" ".join(repr(float(x)) for x in r.sym))
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert [float(x) for x in out.stdout.split()] == [float(x) for x in first.sym]
+
+
+def test_resolve_cache_options(tmp_path):
+    assert resolve_cache(None) is None
+    assert isinstance(resolve_cache("memory"), MemoryCache)
+    assert isinstance(resolve_cache(tmp_path / "c.sqlite"), SQLiteCache)
+    with pytest.raises(TypeError, match="cache must be"):
+        resolve_cache(42)
+    with pytest.raises(ValueError, match="directory"):
+        SQLiteCache(tmp_path)
+    with pytest.raises(ValueError, match="max_items"):
+        MemoryCache(max_items=0)
+    with pytest.raises(ValueError, match="vectors"):
+        MemoryCache().put(KEY, ["a", "b"], np.zeros((3, 2), dtype=np.float32))
