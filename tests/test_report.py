@@ -66,3 +66,49 @@ def test_report_errors(tmp_path):
     bad.write_text('{"format": "other"}')
     with pytest.raises(ValueError, match="not a cec-distill-evaluation"):
         table1([bad])
+
+
+def test_cli_evaluate_compare_report(tmp_path):
+    import json
+
+    import typer
+    from typer.testing import CliRunner
+
+    from cec_distill.evaluate import compare_command, evaluate_command, report_command
+
+    app = typer.Typer()
+    app.command("evaluate")(evaluate_command)
+    app.command("compare")(compare_command)
+    app.command("report")(report_command)
+    rows = [{"id": i, "generated": f"{g} {'now ' * (i % 3)}", "reference": r}
+            for i, (g, r) in enumerate(zip(GENS * 5, REFS * 5, strict=True))]  # fmt: skip
+    src = tmp_path / "pairs.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    run = CliRunner().invoke
+    out = run(
+        app,
+        [
+            "evaluate",
+            str(src),
+            "--metrics",
+            "bleu,rouge1",
+            "--out",
+            str(tmp_path / "r.json"),
+            "--system",
+            "S",
+        ],
+    )
+    assert out.exit_code == 0, out.output
+    assert "sacrebleu:" in out.output and (tmp_path / "r.items.csv").is_file()
+    out = run(app, ["compare", str(tmp_path / "r.json"), "--metric-a", "rouge1", "--metric-b", "bleu",
+                    "-k", "12", "--seed", "4", "--out", str(tmp_path / "c.json")])  # fmt: skip
+    assert out.exit_code == 0, out.output
+    assert "t(11) = " in out.output
+    assert json.loads((tmp_path / "c.json").read_text())["k"] == 12
+    out = run(
+        app, ["report", str(tmp_path / "r.json"), "--out-dir", str(tmp_path / "rep"), "--no-plots"]
+    )
+    assert out.exit_code == 0, out.output
+    assert "| S |" in out.output and (tmp_path / "rep" / "table1.tex").is_file()
+    bad = run(app, ["compare", str(tmp_path / "r.json"), "--metric-a", "nope"])
+    assert bad.exit_code != 0 and "nope" in str(bad.exception)
