@@ -28,6 +28,7 @@ from typing import Annotated, Any
 import typer
 
 from cec.io import InputError, ItemWriter, Record, open_output, read_records, read_text_pairs
+from cec.segment import DEFAULT_SPLITTER, available_splitters
 
 __all__ = ["app", "main", "Summary", "EXIT_OK", "EXIT_UNEXPECTED", "EXIT_BAD_INPUT"]
 
@@ -97,7 +98,9 @@ SplitterOpt = Annotated[
     str | None,
     typer.Option(
         "--splitter",
-        help="Sentence splitter: nupunkt (default), punkt, pysbd, newline, none.",
+        help="Sentence splitter: "
+        + ", ".join(available_splitters())
+        + f" (default {DEFAULT_SPLITTER}); see docs/segmentation.md.",
         rich_help_panel="Scorer",
     ),
 ]
