@@ -189,7 +189,9 @@ def align(
     Segmentation, embeddings and the empty policy are the scorer's, so each alignment's
     ``forward``/``backward``/``sym`` equal :meth:`cec.CEC.score` on the same pair (to float
     noise). With several references for an item, the one with the best ``sym`` is aligned (the
-    first on ties), as in scoring.
+    first on ties), as in scoring. For a direction-aware scorer (``directional=True``) the
+    alignment still shows the plain Eq. 2 matrix and scores, and its signature has no
+    ``dir:yes``; the direction adjustment is reported separately (see :mod:`cec.directional`).
 
     Args:
         scorer: The :class:`cec.CEC` whose options to use.
@@ -220,6 +222,8 @@ def align(
             unique.setdefault(s, len(unique))
     emb = scorer.encode(list(unique)).double().cpu().numpy() if unique else np.zeros((0, 1))
     signature = scorer.signature.with_(nrefs=_nrefs_label(refs))
+    # the matrix and scores here are plain Eq. 2: drop the direction-aware marker, if any
+    signature = signature.with_(extra=tuple(kv for kv in signature.extra if kv[0] != "dir"))
 
     out: list[Alignment] = []
     n_empty = 0
