@@ -297,8 +297,8 @@ class GenerateConfig:
         seed: Seeds sampling; with the same seed, batches and settings the output repeats.
         stop_after_answer: With ``order: answer_first``, stop once the answer line is out.
         limit: Only the first N instances.
-        max_prompt_length: Prompts longer than this many tokens are cut from the left of the
-            instance text (``None``: never cut).
+        max_prompt_length: Prompts longer than this many tokens keep only their last
+            ``max_prompt_length`` tokens (``None``: never cut).
         device: ``auto``, ``cpu``, ``cuda``...
     """
 

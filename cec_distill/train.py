@@ -477,6 +477,8 @@ def train(
             cfg.format.order,
         )
     log_path = out_dir / "log.jsonl"
+    if main and resumed_from:  # drop records written after the checkpoint by the killed run
+        log_path.write_text("".join(json.dumps(h) + "\n" for h in history), encoding="utf-8")
 
     def log_rec(rec: dict) -> None:
         history.append(rec)
