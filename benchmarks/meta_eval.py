@@ -23,6 +23,12 @@ Usage (from the project root)::
 
     nice -n 10 python benchmarks/meta_eval.py            # writes benchmarks/results/meta_eval.json
     nice -n 10 python benchmarks/meta_eval.py --directional --out benchmarks/results/meta_eval_dir.json
+
+Each stage is saved as it completes (``<out>.<stage>.json`` beside ``--out``) and reused by a later
+run with the same settings, so ``--stages roscoe``, ``--stages esnli`` and ``--stages stsb`` can run
+as three processes and a final run without ``--stages`` merges them and prints the table.
+torch runs with one CPU thread by default (``--threads``), which is much faster than two on a
+shared, oversubscribed machine.
 """
 
 from __future__ import annotations
@@ -92,7 +98,9 @@ def roscoe(data: Path, opts: dict[str, Any], n_boot: int, seed: int) -> dict[str
     gens = [r["generated"] for r in rows]
     refs = [r["references"] for r in rows]
     res = evaluate(gens, refs, METRICS, ids=[r["id"] for r in rows], **opts)
-    out: dict[str, Any] = {"n": len(rows), "signatures": res.signatures, "by_metric": {}}
+    out: dict[str, Any] = {
+        "n": len(rows), "signatures": res.signatures, "by_metric": {}, "cec_minus": {},
+    }  # fmt: skip
     for rating in ("Overall Quality", "Coherency"):
         human = np.array([float(r["human"][rating]) for r in rows])
         out.setdefault("rating_counts", {})[rating] = {
@@ -104,6 +112,16 @@ def roscoe(data: Path, opts: dict[str, Any], n_boot: int, seed: int) -> dict[str
                 "spearman": _ci((x, human), _spearman, True, n_boot, seed),
                 "kendall": _ci((x, human), _kendall, True, n_boot, seed),
             }
+        # is CEC's correlation higher than each other metric's? (items resampled jointly)
+        c = res.items["cec"].to_numpy(float)
+        for col in COLUMNS:
+            if col != "cec":
+                x = res.items[col].to_numpy(float)
+                out["cec_minus"].setdefault(col, {})[rating] = _ci(
+                    (c, x, human), lambda a, b, h: _spearman(a, h) - _spearman(b, h), True,
+                    n_boot, seed,
+                )  # fmt: skip
+    out["items"] = {c: res.items[c].round(6).tolist() for c in COLUMNS}
     return out
 
 
@@ -187,6 +205,35 @@ def table(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+STAGES = ("roscoe", "esnli", "stsb")
+
+
+def _stage_config(args: argparse.Namespace, stage: str) -> dict[str, Any]:
+    keys = {"roscoe": ("bootstrap", "seed", "directional"),
+            "esnli": ("esnli_items", "bootstrap", "seed", "directional"),
+            "stsb": ("bootstrap", "seed", "directional")}[stage]  # fmt: skip
+    return {k: getattr(args, k) for k in keys}
+
+
+def _checkpoint(out: Path, stage: str) -> Path:
+    return out.with_name(f"{out.stem}.{stage}.json")
+
+
+def diff_table(results: dict[str, Any]) -> str:
+    """ROSCOE: Spearman of CEC minus Spearman of each other metric, with a paired bootstrap CI."""
+    d = results["roscoe"]["cec_minus"]
+    lines = [
+        "| CEC rho minus | Overall Quality | Coherency |",
+        "|---|---|---|",
+    ]
+    for col in COLUMNS:
+        if col in d:
+            lines.append(
+                f"| {LABELS[col]} | {_cell(d[col]['Overall Quality'])} | {_cell(d[col]['Coherency'])} |"
+            )
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
@@ -199,9 +246,25 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default=None)
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch CPU threads (default 1: fastest on a shared machine)",
+    )
+    ap.add_argument(
+        "--stages",
+        default=",".join(STAGES),
+        help="comma-separated stages to run (default all); each is saved as it "
+        "completes and reused by a later run with the same settings",
+    )
+    ap.add_argument("--force", action="store_true", help="recompute saved stages")
     ap.add_argument("--directional", action="store_true", help="CEC with directional=True")
     args = ap.parse_args(argv)
 
+    stages = [x.strip() for x in args.stages.split(",") if x.strip()]
+    if not stages or any(x not in STAGES for x in stages):
+        ap.error(f"--stages: choose from {','.join(STAGES)}")
     if not args.data.is_dir():
         print(f"data folder {args.data} is absent; nothing to do", file=sys.stderr)
         return 2
@@ -212,6 +275,9 @@ def main(argv: list[str] | None = None) -> int:
         if "directional" not in inspect.signature(cec.CEC).parameters:
             ap.error("--directional: this version of cec.CEC has no 'directional' option")
         cec_options["directional"] = True
+    import torch
+
+    torch.set_num_threads(max(1, args.threads))
     opts: dict[str, Any] = {"device": args.device, "cec_options": cec_options}
     logging.getLogger("sacrebleu").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", module="sacrebleu")
@@ -223,18 +289,37 @@ def main(argv: list[str] | None = None) -> int:
         "platform": {"python": platform.python_version(), "machine": platform.machine()},
         "seconds": {},
     }
-    for name, fn in (
-        ("roscoe", lambda: roscoe(args.data, opts, args.bootstrap, args.seed)),
-        ("esnli", lambda: esnli(args.data, opts, args.esnli_items, args.bootstrap, args.seed)),
-        ("stsb", lambda: stsb(args.data, opts, args.bootstrap, args.seed)),
-    ):
+    runners = {
+        "roscoe": lambda: roscoe(args.data, opts, args.bootstrap, args.seed),
+        "esnli": lambda: esnli(args.data, opts, args.esnli_items, args.bootstrap, args.seed),
+        "stsb": lambda: stsb(args.data, opts, args.bootstrap, args.seed),
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    for name in stages:
+        ckpt = _checkpoint(args.out, name)
+        config = _stage_config(args, name)
+        if ckpt.is_file() and not args.force:
+            saved = json.loads(ckpt.read_text())
+            if saved.get("config") == config:
+                results[name], results["seconds"][name] = saved["result"], saved["seconds"]
+                print(f"{name}: reused {ckpt}", file=sys.stderr, flush=True)
+                continue
         t0 = time.perf_counter()
-        results[name] = fn()
+        results[name] = runners[name]()
         results["seconds"][name] = round(time.perf_counter() - t0, 1)
+        tmp = ckpt.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"config": config, "seconds": results["seconds"][name],
+                                   "result": results[name]}) + "\n")  # fmt: skip
+        os.replace(tmp, ckpt)
         print(f"{name}: done in {results['seconds'][name]} s", file=sys.stderr, flush=True)
 
+    if any(x not in results for x in STAGES):
+        print(f"stages {stages} saved; run all stages to print the table", file=sys.stderr)
+        return 0
     results["table_markdown"] = table(results)
+    results["diff_table_markdown"] = diff_table(results)
     print(results["table_markdown"])
+    print("\n" + results["diff_table_markdown"])
     print(
         f"\nROSCOE n={results['roscoe']['n']}; e-SNLI {results['esnli']['n_pos']} positive + "
         f"{results['esnli']['n_neg']} negative pairs; STS-B n={results['stsb']['n']}; "
@@ -242,7 +327,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     for m, sig in results["roscoe"]["signatures"].items():
         print(f"  {m}: {sig}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
+    print(f"  STS-B cec: {results['stsb']['cec_signature']}")
     args.out.write_text(json.dumps(results, indent=1) + "\n")
     print(f"wrote {args.out}", file=sys.stderr)
     return 0
