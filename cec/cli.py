@@ -362,6 +362,24 @@ def score_command(
             rich_help_panel="Scorer",
         ),
     ] = 1024,
+    precision: Annotated[
+        str,
+        typer.Option(
+            "--precision",
+            help="Encoder numeric path: fp32, bf16, fp16 (CUDA), int8, onnx, onnx-int8; "
+            "see docs/performance.md. Recorded in the signature.",
+            rich_help_panel="Scorer",
+        ),
+    ] = "fp32",
+    cache: Annotated[
+        Path | None,
+        typer.Option(
+            "--cache",
+            help="SQLite embedding cache file, shared safely between runs and processes "
+            "(sentences seen before are not encoded again; scores are unchanged).",
+            rich_help_panel="Scorer",
+        ),
+    ] = None,
 ) -> None:
     """Score files of predictions against references; print per-item scores and the summary.
 
@@ -387,7 +405,9 @@ def score_command(
         for rec in records():
             total += 1
             id_width = max(id_width, min(len(rec.id), 40))
-    options = scorer_options(model, device, batch_size, splitter, empty)
+    options = scorer_options(
+        model, device, batch_size, splitter, empty, precision=precision, cache=cache
+    )
     scorer = build_scorer(options)
 
     # 2. score lazily, writing rows as they come

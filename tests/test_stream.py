@@ -102,3 +102,55 @@ def test_score_iter_bad_arguments(scorer):
         list(scorer.score_iter([], reuse=-1))
     with pytest.raises(TypeError, match=r"pairs: item 2"):
         list(scorer.score_iter([("a.", "b."), ("c.", "d."), "oops"], chunk_size=2))
+
+
+def test_cli_streams_with_a_cache_file(scorer, shared_data, tmp_path):
+    """`cec score --cache PATH --precision fp32` scores a file incrementally into JSONL rows
+    equal to in-memory scoring, and fills the shared cache."""
+    import os
+    import subprocess
+    import sys
+
+    pairs = climate_pairs(shared_data, 5)
+    pairs = [(g, r if isinstance(r, str) else r[0]) for g, r in pairs]
+    with open(tmp_path / "items.jsonl", "w", encoding="utf-8") as fh:
+        for g, r in pairs:
+            fh.write(json.dumps({"prediction": g, "reference": r}) + "\n")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    cmd = [
+        sys.executable,
+        "-m",
+        "cec.cli",
+        "score",
+        "items.jsonl",
+        "--format",
+        "jsonl",
+        "-o",
+        "rows.jsonl",
+        "--cache",
+        "emb.sqlite",
+        "--precision",
+        "fp32",
+        "--chunk-size",
+        "3",
+        "--quiet",
+        "--device",
+        "cpu",
+    ]
+    run = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    rows = [json.loads(x) for x in (tmp_path / "rows.jsonl").read_text().splitlines()]
+    expected = scorer.score([g for g, _ in pairs], [r for _, r in pairs])
+    assert np.allclose([r["sym"] for r in rows], expected.sym, atol=1e-6)
+    assert "prec:fp32" in run.stdout
+    distinct = {s for g, r in pairs for s in (*scorer.segment(g), *scorer.segment(r))}
+    assert len(SQLiteCache(tmp_path / "emb.sqlite")) == len(distinct)
+    bad = subprocess.run(
+        [*cmd[:-2], "--precision", "fp64"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert bad.returncode == 2 and "precision" in bad.stderr

@@ -1,0 +1,85 @@
+"""Opt-in numeric paths: they run, stay close to fp32, and are recorded in the signature."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import warnings
+
+import numpy as np
+import pytest
+
+import cec
+from cec.encode import PrecisionWarning, cpu_features
+from cec.signature import Signature
+
+# (path, largest mean |CEC change| vs fp32 allowed on the small set)
+PATHS = [("bf16", 0.01), ("int8", 0.01), ("onnx", 1e-4), ("onnx-int8", 0.01)]
+
+
+@pytest.fixture(scope="module")
+def pairs(shared_data):
+    """Pairs shaped like benchmarks/bench_score.py's (where the acceptance limits apply):
+    reference = a claim's five evidence sentences; generated = the claim, three of them and
+    one sentence of another claim's evidence."""
+    with open(shared_data / "climate-fever" / "climate-fever.jsonl", encoding="utf-8") as fh:
+        claims = [json.loads(line) for line, _ in zip(fh, range(17), strict=False)]
+    gens, refs = [], []
+    for i, rec in enumerate(claims[:16]):
+        ev = [e["evidence"] for e in rec["evidences"]]
+        other = claims[i + 1]["evidences"][i % 5]["evidence"]
+        gens.append(" ".join([rec["claim"], *(ev[(i + k) % 5] for k in range(3)), other]))
+        refs.append(" ".join(ev))
+    return gens, refs
+
+
+@pytest.fixture(scope="module")
+def onnx_home(tmp_path_factory):
+    """ONNX exports go to a fresh folder for this module (exercises export + quantise)."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("CEC_CACHE_DIR", str(tmp_path_factory.mktemp("cec-cache")))
+    yield
+    mp.undo()
+
+
+@pytest.mark.parametrize(("precision", "tol"), PATHS)
+def test_path_close_to_fp32_and_signed(precision, tol, scorer, pairs, onnx_home):
+    if precision.startswith("onnx") and importlib.util.find_spec("onnxruntime") is None:
+        pytest.skip("onnxruntime is not installed")
+    gens, refs = pairs
+    base = scorer.score(gens, refs)
+    fast = cec.CEC(device="cpu", precision=precision)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = fast.score(gens, refs)
+    bf16_warned = any(issubclass(w.category, PrecisionWarning) for w in caught)
+    assert bf16_warned == (precision == "bf16" and not cpu_features()["bf16"])
+    change = np.abs(result.sym - base.sym)
+    assert change.mean() <= tol, (precision, change.mean())
+    assert not np.allclose(result.sym, base.sym, atol=0) or precision == "onnx"
+    sig = Signature.parse(str(result.signature))
+    assert sig.precision == precision and str(result.signature).endswith(f"prec:{precision}")
+    assert fast.encoder.key.endswith(f"|{precision}")
+    emb = fast.encode(["CO2 traps heat.", "Ice melts."])
+    assert emb.dtype.is_floating_point and np.allclose(emb.norm(dim=1).numpy(), 1.0, atol=1e-3)
+
+
+def test_onnx_export_is_reused(scorer, onnx_home):
+    if importlib.util.find_spec("onnxruntime") is None:
+        pytest.skip("onnxruntime is not installed")
+    from cec._onnx import export_onnx
+
+    enc = cec.CEC(device="cpu", precision="onnx-int8").encoder
+    path = export_onnx(enc, quantize=True)  # made by the test above (or now)
+    stamp = path.stat().st_mtime_ns
+    assert export_onnx(enc, quantize=True) == path and path.stat().st_mtime_ns == stamp
+    assert path.name == "model-int8.onnx" and (path.parent / "model.onnx").is_file()
+
+
+def test_precision_option_errors_before_loading():
+    with pytest.raises(ValueError, match="precision must be one of"):
+        cec.CEC(precision="float8")
+    with pytest.raises(ValueError, match="fp16"):
+        cec.CEC(device="cpu", precision="fp16")
+    with pytest.raises(ValueError, match="precision must be one of"):
+        cec.score("a.", "b.", precision="half")
