@@ -12,9 +12,15 @@ Three tables:
    same item, both written by people for the same label. How many pairs get a reversed match
    (and lose score)? People rarely explain one item with opposite causal directions, so most
    flags are false alarms; the examples are printed for inspection.
+4. **Agreement with people, paired** (``--meta``): the meta-evaluation data of
+   benchmarks/meta_eval.py with the same protocol (ROSCOE e-SNLI Spearman/Kendall with Overall
+   Quality and Coherency, references = the three human explanations, best kept; e-SNLI test AUC
+   on 1,500 positive + 1,500 negative pairs drawn with seed 0; STS-B test Spearman with
+   ``splitter="none"``), CEC only, Eq. 2 and directional from one shared encoder, with a paired
+   percentile bootstrap 95% CI of the difference (directional minus Eq. 2).
 
 Run (from the project root; reads ../shared/data):
-    nice -n 10 python benchmarks/bench_directional.py [--items 3000] [--json out.json]
+    nice -n 10 python benchmarks/bench_directional.py [--items 3000] [--meta] [--json out.json]
 """
 
 from __future__ import annotations
@@ -137,16 +143,124 @@ def false_alarms(eq2: cec.CEC, dirs: cec.CEC, rows: list[dict]) -> dict:
     }
 
 
+def _boot_diff(stat, arrays_a, arrays_b, groups, n_boot: int, seed: int) -> tuple[float, float]:
+    """Percentile 95% CI of stat(b) - stat(a), resampling indices within each group."""
+    rng = np.random.default_rng(seed)
+    diffs = []
+    for _ in range(n_boot):
+        idx = [rng.choice(g, size=len(g), replace=True) for g in groups]
+        diffs.append(stat(*arrays_b, *idx) - stat(*arrays_a, *idx))
+    lo, hi = np.nanpercentile(diffs, [2.5, 97.5])
+    return float(lo), float(hi)
+
+
+def meta(eq2: cec.CEC, dirs: cec.CEC, n_boot: int = 1000, seed: int = 0) -> list[dict]:
+    from scipy import stats as sps
+
+    rows_out: list[dict] = []
+
+    def corr(kind):
+        f = sps.spearmanr if kind == "spearman" else sps.kendalltau
+
+        def stat(x, y, idx):
+            return float(f(x[idx], y[idx])[0])
+
+        return stat
+
+    # ROSCOE
+    rows = json.loads(
+        (SHARED / "roscoe" / "roscoe_esnli_overall_joined_with_esnli_refs.json").read_text()
+    )
+    gens, refs = [r["generated"] for r in rows], [r["references"] for r in rows]
+    a, b = eq2.score(gens, refs).sym, dirs.score(gens, refs).sym
+    changed = int(np.sum(a != b))
+    for rating in ("Overall Quality", "Coherency"):
+        human = np.array([float(r["human"][rating]) for r in rows])
+        for kind in ("spearman", "kendall"):
+            st = corr(kind)
+            full = np.arange(len(rows))
+            lo, hi = _boot_diff(st, (a, human), (b, human), [full], n_boot, seed)
+            rows_out.append({
+                "check": f"ROSCOE {rating} {kind}", "n": len(rows), "changed": changed,
+                "eq2": st(a, human, full), "dir": st(b, human, full), "diff_ci": (lo, hi),
+            })  # fmt: skip
+
+    # e-SNLI paraphrase vs non-pair (the pairs of meta_eval.py: 1500 items, seed 0)
+    data = [json.loads(line) for line in (SHARED / "esnli" / "esnli_test_3expl.jsonl").open()]
+    rng = np.random.default_rng(0)
+    idx = rng.choice(len(data), size=min(1500, len(data)), replace=False)
+    other = (idx + rng.integers(1, len(data), size=len(idx))) % len(data)
+    gens, refs, labels = [], [], []
+    for i, j in zip(idx, other, strict=True):
+        e1 = data[i]["explanations"][0]
+        gens += [e1, e1]
+        refs += [data[i]["explanations"][1], data[j]["explanations"][1]]
+        labels += [1, 0]
+    labels = np.array(labels)
+    a, b = eq2.score(gens, refs).sym, dirs.score(gens, refs).sym
+    pos, neg = np.flatnonzero(labels == 1), np.flatnonzero(labels == 0)
+
+    def auc(x, ip, ineg):
+        return float(sps.mannwhitneyu(x[ip], x[ineg]).statistic / (len(ip) * len(ineg)))
+
+    lo, hi = _boot_diff(auc, (a,), (b,), [pos, neg], n_boot, seed)
+    rows_out.append({
+        "check": "e-SNLI AUC", "n": len(labels), "changed": int(np.sum(a != b)),
+        "eq2": auc(a, pos, neg), "dir": auc(b, pos, neg), "diff_ci": (lo, hi),
+    })  # fmt: skip
+
+    # STS-B test, one sentence per text
+    sa, sb, human = [], [], []
+    for line in (SHARED / "stsb" / "sts-test.csv").read_text(encoding="utf-8").splitlines():
+        parts = line.split("\t")
+        human.append(float(parts[4]))
+        sa.append(parts[5])
+        sb.append(parts[6])
+    human = np.array(human)
+    one_eq2 = cec.CEC(eq2.encoder, splitter="none", cache=eq2.cache)
+    one_dir = cec.CEC(eq2.encoder, splitter="none", cache=eq2.cache, directional=True)
+    a, b = one_eq2.score(sa, sb).sym, one_dir.score(sa, sb).sym
+    st = corr("spearman")
+    full = np.arange(len(sa))
+    lo, hi = _boot_diff(st, (a, human), (b, human), [full], n_boot, seed)
+    rows_out.append({
+        "check": "STS-B spearman", "n": len(sa), "changed": int(np.sum(a != b)),
+        "eq2": st(a, human, full), "dir": st(b, human, full), "diff_ci": (lo, hi),
+    })  # fmt: skip
+    return rows_out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--items", type=int, default=3000, help="e-SNLI test items to use")
     ap.add_argument("--json", type=Path, help="write all tables here")
     ap.add_argument("-v", "--verbose", action="store_true", help="print examples")
+    ap.add_argument("--meta", action="store_true", help="also the paired meta-evaluation table")
+    ap.add_argument("--only-meta", action="store_true", help="only the meta-evaluation table")
     args = ap.parse_args(argv)
     warnings.simplefilter("ignore", cec.EmptyTextWarning)
     t0 = time.time()
-    eq2 = cec.CEC()
-    dirs = cec.CEC(eq2.encoder, splitter=eq2.splitter, directional=True)
+    eq2 = cec.CEC(cache="memory")  # both scorers share the model and the sentence vectors
+    dirs = cec.CEC(eq2.encoder, splitter=eq2.splitter, cache=eq2.cache, directional=True)
+    report: dict = {}
+    if args.meta or args.only_meta:
+        table = meta(eq2, dirs)
+        report["meta"] = table
+        print("Agreement with people, CEC only (paired; CI = percentile bootstrap of dir - Eq. 2)")
+        print("| check | n | pairs changed | Eq. 2 | directional | difference [95% CI] |")
+        print("|---|---:|---:|---:|---:|---|")
+        for r in table:
+            lo, hi = r["diff_ci"]
+            print(
+                f"| {r['check']} | {r['n']} | {r['changed']} | {r['eq2']:.4f} | {r['dir']:.4f} | "
+                f"{r['dir'] - r['eq2']:+.4f} [{lo:+.4f}, {hi:+.4f}] |"
+            )
+        print()
+        if args.only_meta:
+            if args.json:
+                args.json.parent.mkdir(parents=True, exist_ok=True)
+                args.json.write_text(json.dumps(report, indent=2))
+            return 0
 
     triples = written_triples(eq2, dirs)
     print("Written triples (tests/test_directional.py): CEC of paraphrase / reversal vs reference")
@@ -188,7 +302,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(
-            json.dumps({"triples": triples, "real_reversals": rev, "false_alarms": fa}, indent=2)
+            json.dumps(
+                {**report, "triples": triples, "real_reversals": rev, "false_alarms": fa}, indent=2
+            )
         )
     return 0
 
