@@ -27,6 +27,7 @@ CLI (registered in :mod:`cec_distill.cli`)::
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import os
 from collections.abc import Sequence
@@ -275,8 +276,11 @@ def compare_pairs(
     refs = [references[i] for i in idx]
     names = list(dict.fromkeys([_metric_of(metric_a), _metric_of(metric_b)]))
     res = evaluate(gens, refs, names, **options)
-    return compare_metrics(res.items[metric_a].to_numpy(float), res.items[metric_b].to_numpy(float),
-                           None, seed, names=(metric_a, metric_b))  # fmt: skip
+    comp = compare_metrics(
+        res.items[metric_a].to_numpy(float), res.items[metric_b].to_numpy(float), None, seed,
+        names=(metric_a, metric_b),
+    )  # fmt: skip
+    return dataclasses.replace(comp, indices=idx.tolist())  # indices into the full input
 
 
 # --------------------------------------------------------------------------------------------
@@ -366,10 +370,13 @@ def compare_command(
 ) -> None:
     """The paper's 4.3 test: k random items, paired t-test, Wilcoxon, Cohen's d, means, SDs."""
     kk = None if k == 0 else k
-    is_results = results.suffix.lower() == ".csv" or (
-        results.suffix.lower() == ".json"
-        and json.loads(results.read_text()).get("format", "").startswith("cec-distill-evaluation")
-    )
+    suffix = results.suffix.lower()
+    is_results = suffix == ".csv"
+    if suffix == ".json":
+        head = json.loads(results.read_text(encoding="utf-8"))
+        is_results = isinstance(head, dict) and str(head.get("format", "")).startswith(
+            "cec-distill-evaluation"
+        )
     if is_results:
         comp = compare_results(results, metric_a, metric_b, kk, seed)
     else:

@@ -241,6 +241,7 @@ def test_evaluate_files_and_compare(tmp_path):
     full = compare_results(tmp_path / "out" / "r.json", "rouge1", "bleu", k=10, seed=3)
     direct = compare_pairs(gens, refs, "rouge1", "bleu", k=10, seed=3)
     assert full.indices == sorted(full.indices) and len(full.indices) == 10
+    assert direct.indices == full.indices
     assert full.mean_a == pytest.approx(direct.mean_a) and full.ttest.statistic == pytest.approx(
         direct.ttest.statistic
     )

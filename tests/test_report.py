@@ -104,7 +104,15 @@ def test_cli_evaluate_compare_report(tmp_path):
                     "-k", "12", "--seed", "4", "--out", str(tmp_path / "c.json")])  # fmt: skip
     assert out.exit_code == 0, out.output
     assert "t(11) = " in out.output
-    assert json.loads((tmp_path / "c.json").read_text())["k"] == 12
+    from_results = json.loads((tmp_path / "c.json").read_text())
+    assert from_results["k"] == 12
+    # a pairs file instead of results: only the sampled items are scored, same comparison
+    out = run(app, ["compare", str(src), "--metric-a", "rouge1", "--metric-b", "bleu", "-k", "12",
+                    "--seed", "4", "--out", str(tmp_path / "c2.json")])  # fmt: skip
+    assert out.exit_code == 0, out.output
+    from_pairs = json.loads((tmp_path / "c2.json").read_text())
+    assert from_pairs["indices"] == from_results["indices"]
+    assert from_pairs["ttest"]["statistic"] == pytest.approx(from_results["ttest"]["statistic"])
     out = run(
         app, ["report", str(tmp_path / "r.json"), "--out-dir", str(tmp_path / "rep"), "--no-plots"]
     )
