@@ -16,7 +16,7 @@ Two kinds:
   read returns exactly the bits that were written. Not for network file systems (NFS), where
   SQLite's locks are unreliable: give each node its own file there.
 
-Example:
+Examples:
     >>> import numpy as np
     >>> cache = MemoryCache()
     >>> cache.put("m@1|fp32", ["a", "b"], np.eye(2, dtype=np.float32))
@@ -150,7 +150,7 @@ class SQLiteCache(EmbeddingCache):
         path: The database file; parent folders are created.
         timeout: Seconds a writer waits for another writer before giving up.
 
-    Example:
+    Examples:
         >>> import numpy as np, tempfile, os
         >>> path = os.path.join(tempfile.mkdtemp(), "emb.sqlite")
         >>> cache = SQLiteCache(path)

@@ -22,7 +22,7 @@ warms.") and "as"/"for" as causal conjunctions are not found: see docs/direction
 
 Everything is regular expressions over each sentence: linear in the text's length, offline.
 
-Example:
+Examples:
     >>> [(l.cause, l.effect) for l in find_links(["Sea levels rise because the oceans warm."])]
     [('the oceans warm', 'Sea levels rise')]
     >>> [(l.cause, l.effect, l.sentences)
@@ -344,7 +344,7 @@ def find_links(sentences: Sequence[str]) -> list[CausalLink]:
     Raises:
         TypeError: ``sentences`` is a string or holds a non-string.
 
-    Example:
+    Examples:
         >>> [str(l) for l in find_links(["Deforestation leads to erosion, which causes floods."])]
         ['[Deforestation] --leads to--> [erosion]', '[erosion] --causes--> [floods]']
     """
@@ -364,7 +364,7 @@ def extract_links(
 ) -> list[CausalLink]:
     """Split ``text`` into sentences (default splitter) and find its links.
 
-    Example:
+    Examples:
         >>> [str(l) for l in extract_links("CO2 traps heat. Therefore, the planet warms.")]
         ['[CO2 traps heat] --therefore--> [the planet warms]']
     """

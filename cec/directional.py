@@ -24,7 +24,7 @@ So a pair with no reversed match keeps its Eq. 2 score exactly (the kernel's own
 sentence outside a reversed link keeps its Eq. 2 row and column, the score stays in [-1, 1], and
 swapping generated and reference transposes everything, which leaves the score unchanged.
 
-Example:
+Examples:
     >>> import cec
     >>> scorer = cec.CEC(directional=True)
     >>> ref = "More CO2 leads to rising temperatures."
@@ -216,7 +216,7 @@ def match_links(
     Returns:
         Matches in order of the generated link; negated links never match.
 
-    Example:
+    Examples:
         >>> from cec.causal import CausalLink
         >>> v = {"a": np.array([1.0, 0.0]), "b": np.array([0.0, 1.0])}
         >>> g, r = [CausalLink("a", "b", "causes", (0,))], [CausalLink("b", "a", "causes", (0,))]

@@ -45,7 +45,7 @@ class CECResult:
         signature: What the scores depend on; print it beside any number you report.
         details: Optional per-pair extras (alignments, causal links) when asked for.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from cec.signature import Signature
         >>> sig = Signature("0.1.0", "m", "", "none", "zero")

@@ -129,7 +129,7 @@ class CEC:
             :class:`~cec.cache.EmbeddingCache`. Scores are unchanged: the cache returns the
             exact vectors the encoder produced.
 
-    Example:
+    Examples:
         >>> scorer = CEC()
         >>> round(scorer.score("CO2 traps heat. The planet warms.",
         ...                    "The planet warms. CO2 traps heat."), 4)
@@ -423,7 +423,7 @@ def score(generated: Any, reference: Any, **options: Any) -> float | CECResult:
             ``max_memory``, ``allow_download``, ``directional`` (direction-aware CEC, see
             :mod:`cec.directional`; default ``False``, Eq. 2), ``precision``, ``cache``.
 
-    Example:
+    Examples:
         >>> import cec
         >>> round(cec.score("Greenhouse gases trap heat.", "Greenhouse gases trap heat."), 4)
         1.0

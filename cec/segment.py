@@ -18,7 +18,7 @@ Splitters are chosen by name or given as any callable ``str -> list[str]``:
 
 All of them run offline and in time linear in the text's length.
 
-Example:
+Examples:
     >>> from cec.segment import get_splitter
     >>> split = get_splitter()
     >>> split("Dr. Smith measured 1.5°C of warming in the U.S. It was caused by CO2.")
@@ -98,7 +98,7 @@ def to_blocks(text: str) -> list[str]:
     Returns:
         Non-empty blocks with surrounding whitespace removed.
 
-    Example:
+    Examples:
         >>> to_blocks("1. Heat rises\\n2. Ice melts")
         ['Heat rises', 'Ice melts']
         >>> to_blocks("CO2 traps heat and\\nwarms the planet.")
@@ -220,7 +220,7 @@ def refine(sentences: list[str]) -> list[str]:
     Returns:
         The sentences, some cut in two or more, stripped and non-empty.
 
-    Example:
+    Examples:
         >>> refine(["The sea rose 2 m. Towns were abandoned at 5 p.m. Nobody stayed."])
         ['The sea rose 2 m.', 'Towns were abandoned at 5 p.m.', 'Nobody stayed.']
     """
@@ -328,7 +328,7 @@ def with_rules(splitter: Splitter, name: str | None = None) -> Splitter:
     Returns:
         A splitter whose version records the rules' version and the engine's.
 
-    Example:
+    Examples:
         >>> split = with_rules(get_splitter("pysbd"))
         >>> split.name
         'pysbd+rules'
@@ -398,7 +398,7 @@ def get_splitter(spec: str | Callable[[str], list[str]] | Splitter | None = None
         ValueError: ``spec`` is an unknown name (the message lists the known ones).
         TypeError: ``spec`` is neither a string nor callable.
 
-    Example:
+    Examples:
         >>> get_splitter().label.startswith("cec-")
         True
         >>> get_splitter("newline")("One. Two.\\nThree")

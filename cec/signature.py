@@ -2,7 +2,7 @@
 
 Like sacrebleu's and bert_score's: report it next to every score.
 
-Example:
+Examples:
     >>> sig = Signature(version="0.1.0", model="all-MiniLM-L6-v2", weights="53aa5117",
     ...                 splitter="nupunkt-0.8.0", empty="zero", nrefs="1")
     >>> str(sig)

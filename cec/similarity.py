@@ -6,7 +6,7 @@ sorted by size and cut into chunks whose padded blocks fit a memory budget; each
 batched matrix product ``[P, n, d] x [P, d, m]``, a masked max along both axes and a mean over
 the real rows and columns. Python only loops over chunks, never over pairs or sentences.
 
-Example:
+Examples:
     >>> import numpy as np, torch
     >>> emb = torch.eye(3)                     # three orthogonal unit "sentences"
     >>> sets_flat, sets_len = np.array([0, 1, 0, 2]), np.array([2, 2])  # sets {0,1} and {0,2}
@@ -28,7 +28,7 @@ DEFAULT_MAX_BYTES = 256 * 2**20
 def pad_indices(flat: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Ragged index lists (flat + lengths) -> padded ``[P, L]`` indices and a validity mask.
 
-    Example:
+    Examples:
         >>> idx, mask = pad_indices(np.array([4, 5, 6]), np.array([2, 1]))
         >>> idx.tolist(), mask.tolist()
         ([[4, 5], [6, 0]], [[True, True], [True, False]])
