@@ -67,10 +67,11 @@ def four_bit_support(device_type: str) -> tuple[bool, str]:
         return False, f"bitsandbytes is not usable ({type(exc).__name__}: {exc})"
     if device_type == "cuda":
         return (True, "") if torch.cuda.is_available() else (False, "CUDA is not available")
-    try:  # a real quantize + 4-bit matmul on this device
-        w = torch.randn(64, 64, device=device_type)
+    try:  # a real quantize + 4-bit matmul on this device, without touching the global RNG
+        w = torch.linspace(-1, 1, 64 * 64, device=device_type).reshape(64, 64)
         q, state = F.quantize_4bit(w, quant_type="nf4", compress_statistics=True)
-        out = bnb.matmul_4bit(torch.randn(2, 64, device=device_type), q.t(), quant_state=state)
+        x = torch.linspace(-1, 1, 2 * 64, device=device_type).reshape(2, 64)
+        out = bnb.matmul_4bit(x, q.t(), quant_state=state)
         if out.shape != (2, 64) or not torch.isfinite(out).all():
             return False, "the 4-bit kernel returned a bad result"
     except Exception as exc:

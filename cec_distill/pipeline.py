@@ -410,21 +410,32 @@ def run(config: str | Path | dict, *, overrides: dict | None = None, scorer: Any
         (r.dir / "config.yaml").write_text(yaml.safe_dump(study, sort_keys=False))
         timings: dict[str, float] = {}
 
-        def timed(stage: str, fn, *a, done_info: dict | None = None):
+        def timed(stage: str, fn, *a, complete: bool = False):
+            """Run a stage; one that was already complete keeps the seconds of the run that did it."""
             t = time.perf_counter()
             value = fn(*a)
-            timings[stage] = round(time.perf_counter() - t, 1)
-            r.mark(stage, "done", timings[stage], **(done_info or {}))
+            prev = r.status.get(stage, {})
+            if complete and "seconds" in prev and str(prev.get("state", "")).startswith("done"):
+                timings[stage] = prev["seconds"]
+                r.mark(stage, "done (skipped: complete)", prev["seconds"])
+            else:
+                timings[stage] = round(time.perf_counter() - t, 1)
+                r.mark(stage, "done", timings[stage])
             return value
 
-        files = timed("data", _stage_data, r)
+        data_done = all(
+            (r.dir / "data" / f"{x}.jsonl").is_file() for x in ("train", "validation", "test")
+        )
+        files = timed("data", _stage_data, r, complete=data_done)
         if _needs_labels(files):
             labels = timed("label", _stage_label, r, files)
         else:
             labels = None
             r.mark("label", "skipped (references exist)", 0.0)
         refs = _references(files, labels)
-        base = timed("base", _stage_base, r)
+        base = timed(
+            "base", _stage_base, r, complete=(r.dir / "base_model" / "materialized.json").is_file()
+        )
         tcfg = _train_cfg(r, files, labels, base)
 
         from cec_distill.data import read_instances
@@ -459,16 +470,30 @@ def run(config: str | Path | dict, *, overrides: dict | None = None, scorer: Any
             g = _gen_cfg(r, tcfg, files, "before", None)
             if not _complete_generation(Path(g.output_file), test_ids):
                 timed("generate_before", generate, g, test)
-        timed("train", stage_train)
-        gens = timed("generate", stage_generate)
+        from cec_distill.train import SUMMARY_FILE
+
+        timed("train", stage_train, complete=(r.dir / "train" / SUMMARY_FILE).is_file())
+        names = (["before"] if study["baseline"] else []) + ["after"]
+        gen_done = all(
+            _complete_generation(r.dir / "generations" / f"{n}.jsonl", test_ids) for n in names
+        )
+        gens = timed("generate", stage_generate, complete=gen_done)
 
         def stage_evaluate() -> dict[str, Path]:
             return {n: _stage_evaluate(r, n, p, test_ids, refs, scorer) for n, p in gens.items()}
 
-        results = timed("evaluate", stage_evaluate)
-        stats_path = timed("stats", _stage_stats, r, results)
-        md = timed("report", _stage_report, r, results, stats_path, timings)
-        return md
+        ev_done = all((r.dir / "results" / f"{n}.json").is_file() for n in names)
+        results = timed("evaluate", stage_evaluate, complete=ev_done)
+        stats_done = (r.dir / "results" / "stats.json").is_file()
+        stats_path = timed("stats", _stage_stats, r, results, complete=stats_done)
+        md = r.dir / "report" / "report.md"
+        if md.is_file() and md.stat().st_mtime >= stats_path.stat().st_mtime:
+            r.mark(
+                "report", "done (skipped: complete)", r.status.get("report", {}).get("seconds", 0.0)
+            )
+            return md
+        seconds = {k: v.get("seconds") for k, v in r.status.items() if "seconds" in v}
+        return timed("report", _stage_report, r, results, stats_path, seconds)
     finally:
         root.removeHandler(handler)
         handler.close()

@@ -389,6 +389,7 @@ def train(
         bias=cfg.lora.bias,
         task_type="CAUSAL_LM",
     )
+    set_seed(cfg.seed)  # adapter initialisation depends on the seed only, not on what loading drew
     model = get_peft_model(model, lora)
 
     # --- data

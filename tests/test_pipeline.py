@@ -82,6 +82,10 @@ def test_study_runs_end_to_end_and_resumes_by_skipping(study, scorer):
     md2 = run(study, scorer=scorer)
     assert md2 == md
     assert [p.stat().st_mtime_ns for p in watched] == stamps
+    status2 = json.loads((rd / "status.json").read_text())
+    for stage in ("data", "train", "generate", "evaluate", "stats", "report"):
+        assert status2[stage]["state"] == "done (skipped: complete)"
+        assert status2[stage]["seconds"] == status[stage]["seconds"]  # the working run's time
     assert len((rd / "generations" / "after.jsonl").read_text().splitlines()) == 4
 
 
