@@ -642,7 +642,7 @@ def train_command(
         typer.Option(hidden=True, help="Testing aid: SIGKILL after this step's checkpoint."),
     ] = None,
 ) -> None:
-    """Fine-tune a student (QLoRA) on [claim; evidence; label] -> explanation; resumes."""
+    """Fine-tune a student (QLoRA) on claim + evidence + label -> explanation; resumes."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     cfg = load_train_config(config, _parse_sets(set_))
     res = train(cfg, kill_after_step=kill_after_step)
