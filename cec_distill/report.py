@@ -165,6 +165,16 @@ def _pyplot() -> Any:
     return plt
 
 
+def _save(plt: Any, fig: Any, path: str | os.PathLike[str]) -> Path:
+    """Lay out, write (creating folders) and close a figure; return its path."""
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
 def plot_distributions(
     results: ResultsLike | Iterable[ResultsLike],
     path: str | os.PathLike[str],
@@ -189,12 +199,7 @@ def plot_distributions(
     for ax in list(axes.flat)[len(present) :]:
         ax.set_visible(False)
     axes.flat[0].legend(fontsize="small")
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def plot_scatter(
@@ -223,12 +228,7 @@ def plot_scatter(
     ax.set_xlabel(labels.get(x, x))
     ax.set_ylabel(labels.get(y, y))
     ax.legend(fontsize="small")
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def write_report(
