@@ -37,7 +37,23 @@ _EXPORTS: dict[str, str] = {
     "CECMetric": "cec.metric",
 }
 
-__all__ = ["__version__", *_EXPORTS]
+__all__ = [
+    "__version__",
+    "score",
+    "CEC",
+    "EmptyTextWarning",
+    "CECResult",
+    "PairScore",
+    "Signature",
+    "Encoder",
+    "DEFAULT_MODEL",
+    "TruncationWarning",
+    "available_splitters",
+    "get_splitter",
+    "Alignment",
+    "CECMetric",
+]
+assert set(__all__) == {"__version__", *_EXPORTS}
 
 
 def __getattr__(name: str) -> Any:

@@ -13,7 +13,7 @@ import os
 import threading
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any, Literal, Union, overload
+from typing import Any, Literal, overload
 
 import numpy as np
 import torch
@@ -30,7 +30,7 @@ __all__ = ["CEC", "score", "EmptyTextWarning", "EMPTY_POLICIES"]
 
 EMPTY_POLICIES = ("zero", "nan", "error")
 EmptyPolicy = Literal["zero", "nan", "error"]
-References = Union[str, Sequence[str]]
+References = str | Sequence[str]
 
 
 class EmptyTextWarning(UserWarning):

@@ -55,21 +55,23 @@ def _chunks(gen_len: np.ndarray, ref_len: np.ndarray, dim: int, max_bytes: int) 
     # bytes per pair at a given padded size: similarity block (x3 for masks/temps) + gathered rows
     chunks: list[np.ndarray] = []
     start, n = 0, len(order)
-    while start < n:
-        # padded sizes grow with stop; find the largest stop under budget by doubling + bisection
-        def cost(stop: int) -> int:
-            pn = int(g[stop - 1])
-            pm = int(r[start:stop].max())
-            return (stop - start) * (3 * pn * pm + (pn + pm) * dim) * 4
 
+    def cost(start: int, stop: int) -> int:
+        """Bytes of the padded blocks of pairs order[start:stop]."""
+        pn = int(g[stop - 1])
+        pm = int(r[start:stop].max())
+        return (stop - start) * (3 * pn * pm + (pn + pm) * dim) * 4
+
+    while start < n:
+        # padded sizes grow with stop: find the largest stop under budget by doubling + bisection
         lo, hi = start + 1, start + 1
-        while hi < n and cost(min(n, hi * 2 - start)) <= max_bytes:
+        while hi < n and cost(start, min(n, hi * 2 - start)) <= max_bytes:
             lo = hi = min(n, hi * 2 - start)
         if hi < n:
             hi = min(n, hi * 2 - start)
             while hi - lo > 1:
                 mid = (lo + hi) // 2
-                if cost(mid) <= max_bytes:
+                if cost(start, mid) <= max_bytes:
                     lo = mid
                 else:
                     hi = mid
