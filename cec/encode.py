@@ -479,7 +479,8 @@ class SentenceTransformerEncoder(Encoder):
         """Index batches sorted by length, each under the token budget and the batch size.
 
         The padded size of a batch is its row count times its longest row; as rows are sorted,
-        the longest is the last one, and a batch grows while that product fits the budget.
+        the longest is the last one. A batch is the longest run whose padded size fits the
+        budget and exceeds its real tokens by at most 10%.
         """
         order = np.argsort(lengths, kind="stable")
         cap = np.minimum(lengths[order], self.max_seq_length)
@@ -487,9 +488,11 @@ class SentenceTransformerEncoder(Encoder):
         start, n = 0, len(order)
         while start < n:
             stop = min(n, start + self.batch_size)
-            # largest stop with (stop - start) * cap[stop - 1] <= budget (at least one row)
+            # largest stop whose padded size fits the budget and pads at most 10% (one row at
+            # least): rows are sorted, so the last row is the longest
             rows = np.arange(1, stop - start + 1)
-            fits = rows * cap[start:stop] <= self.token_budget
+            padded = rows * cap[start:stop]
+            fits = (padded <= self.token_budget) & (padded <= 1.1 * np.cumsum(cap[start:stop]))
             stop = start + (int(np.flatnonzero(fits)[-1]) + 1 if fits.any() else 1)
             batches.append(order[start:stop])
             start = stop
