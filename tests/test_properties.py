@@ -7,11 +7,10 @@ can try many texts; a few examples run on the real default model.
 from __future__ import annotations
 
 import math
-import re
-import zlib
 
 import numpy as np
 import pytest
+from encoders import hash_model
 from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 
@@ -55,17 +54,6 @@ WORDS = [
     "flood",
     "crop",
 ]
-
-
-def hash_model(sentences: list[str]) -> np.ndarray:
-    """Bag of signed hashed words -> 48-d vector (+ a constant so no row is zero)."""
-    out = np.zeros((len(sentences), 48), dtype=np.float32)
-    for row, sentence in enumerate(sentences):
-        out[row, 47] = 0.25
-        for word in re.findall(r"\w+", sentence.lower()):
-            h = zlib.crc32(word.encode())
-            out[row, h % 47] += 1.0 if (h >> 9) & 1 else -1.0
-    return out
 
 
 HASHED = cec.CEC(model=hash_model, splitter="newline", device="cpu")

@@ -10,15 +10,14 @@ from __future__ import annotations
 import json
 import math
 import random
-import re
 import shutil
 import warnings
-import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from encoders import hash_model
 
 import cec
 from cec.encode import (
@@ -123,17 +122,6 @@ def model_embed(scorer: cec.CEC):
 def prime(scorer: cec.CEC, texts) -> None:
     """Embed every sentence of ``texts`` with the model in one call (speed only)."""
     model_embed(scorer)([s for t in texts for s in scorer.segment(t)])
-
-
-def hash_model(sentences: list[str]) -> np.ndarray:
-    """Bag of hashed words -> 64-d vector (+ a constant so no row is zero)."""
-    out = np.zeros((len(sentences), 64), dtype=np.float32)
-    for row, sentence in enumerate(sentences):
-        out[row, 63] = 0.5
-        for word in re.findall(r"\w+", sentence.lower()):
-            h = zlib.crc32(word.encode())
-            out[row, h % 63] += 1.0 if (h >> 7) & 1 else -1.0
-    return out
 
 
 def assert_matches_algorithm1(scorer, pairs, result, embed=None):
