@@ -109,6 +109,53 @@ def matmul_gflops(n: int = 2048, reps: int = 5) -> float:
     return 2 * n**3 / best / 1e9
 
 
+def gemm_seconds(enc, sentences) -> float:
+    """Time of the model's Linear GEMMs alone, at the shapes the encoder really runs.
+
+    The same token-budget batches as ``enc.encode(sentences)``; for each batch, each Linear of
+    the model (pooler excluded) as one ``torch.mm`` of the padded token rows by the weight,
+    on random inputs: the part of a forward pass the FLOP floor counts, at the model's sizes
+    (K = 384 or 1536) instead of 2048^3. Anything above this is the memory-bound rest.
+    """
+    ids, _ = enc.tokenize(sentences)
+    lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
+    weights = [
+        mod.weight.detach()
+        for name, mod in enc.model.named_modules()
+        if isinstance(mod, torch.nn.Linear) and "pooler" not in name
+    ]
+    rows = [len(idx) * int(lengths[idx].max()) for idx in enc._batches(lengths)]
+    inputs = {k: torch.randn(max(rows), k) for k in {w.shape[1] for w in weights}}
+    total = 0.0
+    with torch.inference_mode():
+        for n in rows:
+            for w in weights:
+                x = inputs[w.shape[1]][:n]
+                t0 = time.perf_counter()
+                torch.mm(x, w.t())
+                total += time.perf_counter() - t0
+    return total
+
+
+def compiled_encode_seconds(sentences, repeats: int) -> tuple[float, float]:
+    """(warm-up s, best encode s) with the transformer under ``torch.compile`` (inductor,
+    freezing, dynamic shapes): the fused-epilogue route the fp32 default does not take."""
+    import torch._inductor.config as inductor_config
+
+    inductor_config.freezing = True
+    enc = cec.encode.SentenceTransformerEncoder(
+        str(cec.encode.default_model_dir()), torch.device("cpu")
+    )
+    module = enc.model[0]
+    module.model = torch.compile(module.model, dynamic=True)
+    t0 = time.perf_counter()
+    enc.encode(sentences[:64])
+    enc.encode(sentences[-64:])
+    warm = time.perf_counter() - t0
+    best = min(_timed(lambda: enc.encode(sentences))[0] for _ in range(repeats))
+    return warm, best
+
+
 def _timed(fn):
     gc.collect()
     t0 = time.perf_counter()
@@ -186,13 +233,19 @@ def section_speed(args, claims, report):
     tokens = sum(len(x) for x in ids)
     fpt = flop_per_token(enc.model)
     base.score(gens[:4], refs[:4])  # warm-up: model loaded, threads up
-    times: dict[str, list[float]] = {"cec": [], "encode_once": [], "matmul_gflops": []}
+    times: dict[str, list[float]] = {
+        "cec": [],
+        "encode_once": [],
+        "matmul_gflops": [],
+        "gemm_only": [],
+    }
     result = None
     for _ in range(args.repeats):  # interleaved: each repeat sees the same machine state
         times["matmul_gflops"].append(matmul_gflops())
         dt, result = _timed(lambda: base.score(gens, refs))
         times["cec"].append(dt)
         times["encode_once"].append(_timed(lambda: enc.encode(sentences))[0])
+        times["gemm_only"].append(gemm_seconds(enc, sentences))
     gflops = max(times["matmul_gflops"])
     floor = tokens * fpt / (gflops * 1e9)
     row = {
@@ -206,12 +259,18 @@ def section_speed(args, claims, report):
         "floor_s": floor,
         "encode_once_s": min(times["encode_once"]),
         "cec_s": min(times["cec"]),
+        "gemm_only_s": min(times["gemm_only"]),
         "all_times": times,
         "padding": enc.stats["padded_tokens"] / max(enc.stats["tokens"], 1),
         "threads": torch.get_num_threads(),
     }
     row["cec_over_floor"] = row["cec_s"] / floor
     row["cec_over_encode_once"] = row["cec_s"] / row["encode_once_s"]
+    row["gemm_only_over_floor"] = row["gemm_only_s"] / floor
+    if args.compile:
+        row["compile_warmup_s"], row["compile_encode_s"] = compiled_encode_seconds(
+            sentences, args.repeats
+        )
     if not args.skip_naive:
         sub = pairs[: args.naive_pairs] if args.naive_pairs else pairs
         dt, naive = _timed(lambda: naive_algorithm1(enc.model, base.splitter, sub))
@@ -247,9 +306,12 @@ def print_speed(row):
     )
     lines = [
         ("FLOP floor (computed)", row["floor_s"]),
+        ("the Linear GEMMs alone, model shapes", row["gemm_only_s"]),
         ("encode unique sentences once", row["encode_once_s"]),
         ("cec (segment+dedupe+encode+kernel)", row["cec_s"]),
     ]
+    if "compile_encode_s" in row:
+        lines.append(("encode once, torch.compile (after warm-up)", row["compile_encode_s"]))
     if "naive_s" in row:
         lines.append((f"naive Algorithm 1 ({row['naive_pairs']} pairs, scaled)", row["naive_s"]))
     if "bertscore_s" in row:
@@ -257,6 +319,10 @@ def print_speed(row):
     print(f"   {'method':40s} {'seconds':>9s} {'/ floor':>8s} {'/ cec':>7s}")
     for name, t in lines:
         print(f"   {name:40s} {t:9.2f} {t / row['floor_s']:8.2f} {t / row['cec_s']:7.2f}")
+    if "compile_warmup_s" in row:
+        print(
+            f"   torch.compile warm-up (first batches, both shapes): {row['compile_warmup_s']:.1f} s"
+        )
     if "naive_max_abs_diff" in row:
         print(f"   naive vs cec max |diff| = {row['naive_max_abs_diff']:.2e}")
 
@@ -415,6 +481,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     ap.add_argument("--skip-naive", action="store_true")
     ap.add_argument("--skip-bertscore", action="store_true")
+    ap.add_argument(
+        "--compile", action="store_true", help="also time encoding under torch.compile (slow)"
+    )
     ap.add_argument("--precisions", default="fp32,bf16,int8,onnx,onnx-int8")
     ap.add_argument("--scaling", default="1000,10000,100000", help="pair counts; '' to skip")
     ap.add_argument("--chunk", type=int, default=2048)

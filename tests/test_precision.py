@@ -64,6 +64,36 @@ def test_path_close_to_fp32_and_signed(precision, tol, scorer, pairs, onnx_home)
     assert emb.dtype.is_floating_point and np.allclose(emb.norm(dim=1).numpy(), 1.0, atol=1e-3)
 
 
+def test_int8_quantises_the_attention_projections_only():
+    """int8 keeps the FFN (and the fp32 model the scorer may share) untouched."""
+    import torch
+
+    enc = cec.CEC(device="cpu", precision="int8").encoder
+    enc.encode(["Warming melts ice."])
+    net = enc.runner.__closure__  # the quantised copy lives in the runner's closure
+    nets = [c.cell_contents for c in net if isinstance(c.cell_contents, torch.nn.Module)]
+    assert len(nets) == 1
+    kinds = {}
+    for name, mod in nets[0].named_modules():
+        if "pooler" in name:  # [CLS] only, unused by mean pooling
+            continue
+        if isinstance(mod, torch.nn.Linear) or type(mod).__name__ == "Linear":
+            kinds[name] = type(mod).__module__.startswith("torch.ao.nn.quantized")
+    quantised = {n for n, q in kinds.items() if q}
+    assert quantised and all(".attention." in n for n in quantised)
+    assert all(
+        not q
+        for n, q in kinds.items()
+        if ".intermediate." in n or n.endswith("output.dense") and ".attention." not in n
+    )
+    assert len(quantised) == 4 * len([n for n in kinds if n.endswith("intermediate.dense")])
+    assert all(
+        isinstance(m, torch.nn.Linear) and type(m) is torch.nn.Linear
+        for m in enc.model.modules()
+        if isinstance(m, torch.nn.Linear)
+    )
+
+
 def test_onnx_export_is_reused(scorer, onnx_home):
     if importlib.util.find_spec("onnxruntime") is None:
         pytest.skip("onnxruntime is not installed")
