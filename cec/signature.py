@@ -17,6 +17,27 @@ from dataclasses import asdict, dataclass, field, replace
 
 __all__ = ["Signature"]
 
+# Characters that delimit the string are percent-escaped inside names and values, so any model
+# name or option value reads back exactly; ordinary signatures contain none of them.
+_ESCAPES = {"%": "%25", "|": "%7C", "@": "%40", ":": "%3A"}
+
+
+def _esc(text: str, *, colon: bool = False) -> str:
+    out = text
+    for char, code in _ESCAPES.items():  # "%" first, so codes are never escaped twice
+        if char != ":" or colon:
+            out = out.replace(char, code)
+    return out
+
+
+def _unesc(text: str) -> str:
+    if "%" not in text:
+        return text
+    out = text
+    for char, code in reversed(_ESCAPES.items()):  # "%25" last
+        out = out.replace(code, char).replace(code.lower(), char)
+    return out
+
 
 @dataclass(frozen=True)
 class Signature:
@@ -43,16 +64,16 @@ class Signature:
     extra: tuple[tuple[str, str], ...] = field(default=())
 
     def __str__(self) -> str:
-        model = f"{self.model}@{self.weights}" if self.weights else self.model
+        model = _esc(self.model) + (f"@{_esc(self.weights)}" if self.weights else "")
         parts = [
-            f"cec:{self.version}",
+            f"cec:{_esc(self.version)}",
             f"model:{model}",
-            f"seg:{self.splitter}",
-            f"empty:{self.empty}",
-            f"nrefs:{self.nrefs}",
-            f"prec:{self.precision}",
+            f"seg:{_esc(self.splitter)}",
+            f"empty:{_esc(self.empty)}",
+            f"nrefs:{_esc(self.nrefs)}",
+            f"prec:{_esc(self.precision)}",
         ]
-        parts += [f"{k}:{v}" for k, v in self.extra]
+        parts += [f"{_esc(k, colon=True)}:{_esc(v)}" for k, v in self.extra]
         return "|".join(parts)
 
     def with_(self, **changes: object) -> Signature:
@@ -86,17 +107,17 @@ class Signature:
             if key in known:
                 fields[key] = value
             else:
-                extra.append((key, value))
+                extra.append((_unesc(key), _unesc(value)))
         if "cec" not in fields or "model" not in fields:
             raise ValueError(f"signature: {text!r} is not a cec signature")
         model, _, weights = fields["model"].partition("@")
         return cls(
-            version=fields["cec"],
-            model=model,
-            weights=weights,
-            splitter=fields.get("seg", ""),
-            empty=fields.get("empty", ""),
-            nrefs=fields.get("nrefs", "1"),
-            precision=fields.get("prec", "fp32"),
+            version=_unesc(fields["cec"]),
+            model=_unesc(model),
+            weights=_unesc(weights),
+            splitter=_unesc(fields.get("seg", "")),
+            empty=_unesc(fields.get("empty", "")),
+            nrefs=_unesc(fields.get("nrefs", "1")),
+            precision=_unesc(fields.get("prec", "fp32")),
             extra=tuple(extra),
         )

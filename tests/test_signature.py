@@ -80,6 +80,37 @@ def test_parse_inverts_str(version, model, weights, splitter, empty, nrefs, prec
     assert Signature.parse(str(sig)) == sig
 
 
+def any_text(n: int) -> st.SearchStrategy[str]:
+    """Any text, delimiters included; no whitespace at the ends (parse strips the string)."""
+    return st.text(max_size=n).map(str.strip)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    any_text(15),
+    any_text(15),
+    any_text(10),
+    any_text(10),
+    st.lists(
+        st.tuples(any_text(6).map(lambda t: "x" + t), any_text(8)),
+        max_size=3,
+        unique_by=lambda kv: kv[0],
+    ),
+)
+def test_parse_inverts_str_for_any_text(model, weights, splitter, prec, extra):
+    """Names and values with the delimiters themselves ('|', '@', ':', '%') read back exactly."""
+    sig = Signature("0.1.0", model, weights, splitter, "zero", "1", prec, tuple(extra))
+    text = str(sig)
+    assert text.count("|") == 5 + len(extra)
+    assert Signature.parse(text) == sig
+
+
+def test_delimiters_in_names_are_escaped():
+    sig = Signature("0.1.0", "team@org/model|v2", "53aa5117", "cec-1", "zero")
+    assert str(sig).startswith("cec:0.1.0|model:team%40org/model%7Cv2@53aa5117|seg:cec-1|")
+    assert Signature.parse(str(sig)).model == "team@org/model|v2"
+
+
 def test_result_signature_follows_options(scorer):
     nan_scorer = cec.CEC(model=scorer.encoder, empty="nan", splitter="newline")
     result = nan_scorer.score(["CO2 traps heat."], [["Heat is trapped.", "Ice melts."]])
