@@ -41,6 +41,7 @@ import numpy as np  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "benchmarks"))  # meta_eval's e-SNLI pairs
 
 import cec  # noqa: E402
 from cec.causal import find_links  # noqa: E402
@@ -186,17 +187,9 @@ def meta(eq2: cec.CEC, dirs: cec.CEC, n_boot: int = 1000, seed: int = 0) -> list
             })  # fmt: skip
 
     # e-SNLI paraphrase vs non-pair (the pairs of meta_eval.py: 1500 items, seed 0)
-    data = [json.loads(line) for line in (SHARED / "esnli" / "esnli_test_3expl.jsonl").open()]
-    rng = np.random.default_rng(0)
-    idx = rng.choice(len(data), size=min(1500, len(data)), replace=False)
-    other = (idx + rng.integers(1, len(data), size=len(idx))) % len(data)
-    gens, refs, labels = [], [], []
-    for i, j in zip(idx, other, strict=True):
-        e1 = data[i]["explanations"][0]
-        gens += [e1, e1]
-        refs += [data[i]["explanations"][1], data[j]["explanations"][1]]
-        labels += [1, 0]
-    labels = np.array(labels)
+    from meta_eval import esnli_pairs
+
+    gens, refs, labels = esnli_pairs(SHARED, 1500, 0)
     a, b = eq2.score(gens, refs).sym, dirs.score(gens, refs).sym
     pos, neg = np.flatnonzero(labels == 1), np.flatnonzero(labels == 0)
 

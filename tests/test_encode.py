@@ -45,15 +45,17 @@ def test_direct_path_equals_sentence_transformers_encode(scorer):
     assert torch.allclose(norms, torch.ones_like(norms), atol=1e-5)
 
 
-def test_batches_cover_every_sentence_once_within_budget(scorer):
+def shared_encoder(scorer, **options) -> SentenceTransformerEncoder:
+    """A fresh CPU encoder of the default model with ``options``, sharing the loaded weights."""
     encoder = SentenceTransformerEncoder(
-        str(default_model_dir()),
-        torch.device("cpu"),
-        name=DEFAULT_MODEL,
-        batch_size=5,
-        token_budget=60,
+        str(default_model_dir()), torch.device("cpu"), name=DEFAULT_MODEL, **options
     )
-    encoder._model = scorer.encoder.model  # share the loaded weights
+    encoder._model = scorer.encoder.model
+    return encoder
+
+
+def test_batches_cover_every_sentence_once_within_budget(scorer):
+    encoder = shared_encoder(scorer, batch_size=5, token_budget=60)
     rng = np.random.default_rng(0)
     lengths = rng.integers(3, 40, size=57)
     batches = encoder._batches(lengths)
@@ -70,14 +72,7 @@ def test_batches_cover_every_sentence_once_within_budget(scorer):
 
 
 def test_small_budget_gives_same_embeddings_and_less_padding(scorer):
-    encoder = SentenceTransformerEncoder(
-        str(default_model_dir()),
-        torch.device("cpu"),
-        name=DEFAULT_MODEL,
-        batch_size=64,
-        token_budget=40,
-    )
-    encoder._model = scorer.encoder.model
+    encoder = shared_encoder(scorer, batch_size=64, token_budget=40)
     small = encoder.encode(SENTENCES)
     assert torch.allclose(small, scorer.encoder.encode(SENTENCES), atol=1e-5)
     stats = encoder.stats
@@ -98,10 +93,7 @@ def test_tokenize_counts_truncated_sentences(scorer):
 
 def test_num_threads_is_used_and_restored(scorer):
     before = torch.get_num_threads()
-    encoder = SentenceTransformerEncoder(
-        str(default_model_dir()), torch.device("cpu"), name=DEFAULT_MODEL, num_threads=1
-    )
-    encoder._model = scorer.encoder.model
+    encoder = shared_encoder(scorer, num_threads=1)
     seen = []
     inner = encoder.runner
 
@@ -162,10 +154,7 @@ def test_cpu_features_and_precisions_listed():
 
 
 def test_truncation_warning_still_once(scorer):
-    encoder = SentenceTransformerEncoder(
-        str(default_model_dir()), torch.device("cpu"), name=DEFAULT_MODEL
-    )
-    encoder._model = scorer.encoder.model
+    encoder = shared_encoder(scorer)
     long = " ".join(["heat"] * 300) + "."
     with pytest.warns(TruncationWarning, match=r"1 sentence\(s\)"):
         encoder.encode([long, "Short."])
