@@ -29,6 +29,7 @@ _EXPORTS: dict[str, str] = {
     "PairScore": "cec.result",
     "Signature": "cec.signature",
     "Encoder": "cec.encode",
+    "CallableEncoder": "cec.encode",
     "DEFAULT_MODEL": "cec.encode",
     "TruncationWarning": "cec.encode",
     "available_splitters": "cec.segment",
@@ -46,6 +47,7 @@ __all__ = [
     "PairScore",
     "Signature",
     "Encoder",
+    "CallableEncoder",
     "DEFAULT_MODEL",
     "TruncationWarning",
     "available_splitters",
@@ -71,7 +73,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # static type checkers and IDEs see the real names
     from cec.align import Alignment
-    from cec.encode import DEFAULT_MODEL, Encoder, TruncationWarning
+    from cec.encode import DEFAULT_MODEL, CallableEncoder, Encoder, TruncationWarning
     from cec.metric import CECMetric
     from cec.result import CECResult, PairScore
     from cec.scorer import CEC, EmptyTextWarning, score

@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from cec.hf_model import transformer_config
+
 __all__ = ["OnnxRunner", "export_onnx"]
 
 
@@ -80,7 +82,7 @@ def export_onnx(encoder: Any, *, quantize: bool = False) -> Path:
         try:
             from onnxruntime.transformers.optimizer import optimize_model
 
-            cfg = encoder.model[0].auto_model.config
+            cfg = transformer_config(encoder.model)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 fused = optimize_model(

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from cec.signature import Signature
+from cec.similarity import exact_cosines
 
 if TYPE_CHECKING:  # pragma: no cover
     from cec.scorer import CEC
@@ -230,8 +231,8 @@ def align(
     for i, (g, rs) in enumerate(zip(gen_sents, ref_sents, strict=True)):
         options = []
         for k, r in enumerate(rs):
-            sim = emb[[unique[s] for s in g]] @ emb[[unique[s] for s in r]].T
-            sim = sim.reshape(len(g), len(r))
+            gi, ri = [unique[s] for s in g], [unique[s] for s in r]
+            sim = exact_cosines((emb[gi] @ emb[ri].T).reshape(len(g), len(r)), gi, ri)
             if len(g) and len(r):
                 fwd, bwd = float(sim.max(axis=1).mean()), float(sim.max(axis=0).mean())
                 options.append(((fwd + bwd) / 2, -k, fwd, bwd, sim, r))

@@ -44,7 +44,15 @@ __all__ = ["EmbeddingCache", "MemoryCache", "SQLiteCache", "resolve_cache", "enc
 
 
 class EmbeddingCache:
-    """Interface: ``get`` what is known, ``put`` what was computed."""
+    """Interface: ``get`` what is known, ``put`` what was computed.
+
+    Attributes:
+        persistent: The vectors outlive the scorer that wrote them (a file, a server), so only
+            an encoder with a stable identity may use it (an anonymous callable is refused).
+            True unless a subclass says otherwise.
+    """
+
+    persistent: bool = True
 
     def get(self, key: str, sentences: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """Look sentences up.
@@ -77,6 +85,8 @@ class MemoryCache(EmbeddingCache):
         max_items: Keep at most this many vectors (least recently used go first); ``None`` for
             no bound.
     """
+
+    persistent = False
 
     def __init__(self, max_items: int | None = None):
         if max_items is not None and (

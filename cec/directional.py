@@ -49,6 +49,7 @@ import numpy as np
 import torch
 
 from cec.causal import CausalLink, find_links
+from cec.similarity import exact_cosines
 
 __all__ = [
     "MATCH_THRESHOLD",
@@ -328,7 +329,7 @@ def apply_directional(
             gi, ri = ids(int(gen_set[p])), ids(int(ref_set[p]))
             g_t = emb[torch.from_numpy(gi).to(emb.device)]
             r_t = emb[torch.from_numpy(ri).to(emb.device)]
-            sim = (g_t @ r_t.T).double().cpu().numpy()
+            sim = exact_cosines((g_t @ r_t.T).double().cpu().numpy(), gi, ri)
             adjusted, penalized = directional_matrix(sim, g, r, matches)
             forward[p] = adjusted.max(axis=1).mean()
             backward[p] = adjusted.max(axis=0).mean()

@@ -21,8 +21,14 @@ pre-tokenised batches. Numeric paths (``precision``):
 - ``"onnx"`` / ``"onnx-int8"``: ONNX Runtime on an export of the local model (made once, offline,
   kept under ``$CEC_CACHE_DIR`` or ``~/.cache/cec``), the second with dynamic int8 weights.
 
-The precision is part of :attr:`Encoder.key` and of the signature (``prec:``). See
-``docs/performance.md`` for measured speed and agreement of each path.
+Identity. :attr:`Encoder.key` names the embedding function exactly: for a sentence-transformers
+model it holds a hash of every file that defines it (weights, ``config.json``, the tokenizer files,
+``modules.json``, ``sentence_bert_config.json``, the pooling and other module configs) and of the
+truncation length in force, plus the precision. Caches are keyed by it and the signature shows
+its hash (``model:NAME@HASH``), the truncation length (``trunc:``) and the precision (``prec:``),
+so two embedding functions never share vectors or a signature. A plain callable has no such
+identity: give it one with ``CallableEncoder(fn, name=..., version=...)`` to use it with a
+persistent cache. See ``docs/performance.md`` for measured speed and agreement of each path.
 """
 
 from __future__ import annotations
@@ -30,10 +36,12 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import importlib.util
+import json
 import os
 import tempfile
 import threading
 import time
+import uuid
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from functools import lru_cache
@@ -42,6 +50,9 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from cec._numerics import full_fp32
+from cec.hf_model import PooledTransformer, plain_layout
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -63,6 +74,9 @@ DEFAULT_MODEL = "all-MiniLM-L6-v2"
 DEFAULT_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 _DEFAULT_ALIASES = {None, "default", DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"}
 _WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+# files that never change the vectors: docs, VCS metadata, other runtimes' exports
+_IDENTITY_SKIP_DIRS = {"onnx", "openvino", ".cache", ".git", ".huggingface"}
+_IDENTITY_SKIP_SUFFIXES = {".md", ".onnx", ".h5", ".msgpack", ".ot", ".lock", ".png", ".jpg"}
 PRECISIONS = ("fp32", "bf16", "fp16", "int8", "onnx", "onnx-int8")
 DEFAULT_TOKEN_BUDGET = 8192  # tokens (padding included) per forward pass on CPU
 DEFAULT_TOKEN_BUDGET_CUDA = 65536
@@ -179,25 +193,67 @@ def check_precision(precision: Any, device: torch.device) -> str:
     return precision
 
 
+def model_identity(folder: str | os.PathLike[str], weights: Path | None, truncation: int) -> str:
+    """sha256 (hex) of everything in a model folder that defines its embedding function.
+
+    Every file of the folder and its module sub-folders counts (weights, ``config.json``,
+    tokenizer files, ``modules.json``, ``sentence_bert_config.json``, pooling and dense configs)
+    except documentation, VCS metadata, other runtimes' exports and weight files of the top
+    level other than ``weights`` (the one that loads); the truncation length in force is hashed
+    too. Each file's sha256 is computed once per process (see :func:`file_sha256`).
+    """
+    root = Path(folder)
+    digest = hashlib.sha256(b"cec-model-identity-1\n")
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root)
+        if (
+            not path.is_file()
+            or any(part in _IDENTITY_SKIP_DIRS or part.startswith(".") for part in rel.parts)
+            or path.suffix.lower() in _IDENTITY_SKIP_SUFFIXES
+        ):
+            continue
+        if len(rel.parts) == 1 and path.name in _WEIGHT_FILES and path != weights:
+            continue
+        digest.update(f"{rel.as_posix()}\0{file_sha256(path)}\n".encode())
+    digest.update(f"truncation\0{int(truncation)}\n".encode())
+    return digest.hexdigest()
+
+
 class Encoder:
     """Base class: turns sentences into L2-normalised float32 rows on :attr:`device`.
 
-    Subclasses implement :meth:`_embed`. Attributes used by the signature: :attr:`name`,
-    :attr:`weights_hash` (short hex, may be empty for callables), :attr:`precision`.
+    Subclasses implement :meth:`_embed`. Attributes used by the signature and the caches:
+    :attr:`name`, :attr:`identity` (short hex of everything that defines the vectors; may be
+    empty), :attr:`truncation` (token window, ``None`` if unknown), :attr:`precision`.
+    A subclass whose vectors depend on more than its name must override :attr:`identity`.
     """
 
     name: str = "encoder"
     precision: str = "fp32"
     device: torch.device = torch.device("cpu")
+    #: True when the encoder cannot say what it computes (a callable without a name): its
+    #: vectors are never shared with another encoder and a persistent cache refuses it.
+    anonymous: bool = False
 
     @property
     def weights_hash(self) -> str:
+        """Short sha256 of the weights file alone ("" when there is none)."""
         return ""
 
     @property
+    def identity(self) -> str:
+        """Short hash of everything that defines the embedding function (default: weights)."""
+        return self.weights_hash
+
+    @property
+    def truncation(self) -> int | None:
+        """Most tokens per sentence the encoder reads (``None``: unknown or no limit)."""
+        return None
+
+    @property
     def key(self) -> str:
-        """Identity of the embedding function, for caches: name, weights hash and precision."""
-        return f"{self.name}@{self.weights_hash}|{self.precision}"
+        """Identity of the embedding function, for caches: name, identity hash and precision."""
+        return f"{self.name}@{self.identity}|{self.precision}"
 
     def _embed(self, sentences: list[str]) -> torch.Tensor:
         raise NotImplementedError
@@ -224,14 +280,55 @@ class Encoder:
 
 
 class CallableEncoder(Encoder):
-    """Wraps any ``fn(list[str]) -> array-like [n, d]`` (numpy, torch, lists)."""
+    """Wraps any ``fn(list[str]) -> array-like [n, d]`` (numpy, torch, lists).
+
+    Args:
+        fn: The embedding function.
+        device: Where the vectors go (default: CPU).
+        name: A name that identifies ``fn`` (shown in the signature). Without one the encoder
+            is anonymous: the signature says ``custom:<qualname>``, its vectors are never
+            shared with another encoder, and a persistent cache refuses it.
+        version: What distinguishes this version of ``fn`` from others of the same name
+            (shown after ``@`` in the signature and part of the cache key).
+
+    Examples:
+        >>> import numpy as np
+        >>> enc = CallableEncoder(lambda s: np.ones((len(s), 3)), name="ones", version="1")
+        >>> enc.key, enc.anonymous
+        ('ones@1|fp32', False)
+    """
 
     def __init__(
-        self, fn: Callable[[list[str]], Any], device: torch.device, name: str | None = None
+        self,
+        fn: Callable[[list[str]], Any],
+        device: str | torch.device | None = "cpu",
+        name: str | None = None,
+        *,
+        version: str | None = None,
     ):
+        if not callable(fn):
+            raise TypeError(f"fn must be callable, got {type(fn).__name__}")
+        for arg, value in (("name", name), ("version", version)):
+            if value is not None and (not isinstance(value, str) or not value.strip()):
+                raise ValueError(f"{arg} must be a non-empty string or None, got {value!r}")
+        if version is not None and name is None:
+            raise ValueError("version: give a name too (name=..., version=...)")
         self.fn = fn
-        self.device = device
+        self.device = resolve_device(device)
+        self.anonymous = name is None
         self.name = name or f"custom:{getattr(fn, '__qualname__', type(fn).__name__)}"
+        self.version = version or ""
+        # an anonymous callable's vectors are its own: a per-instance token in the cache key
+        self._instance = uuid.uuid4().hex[:12] if self.anonymous else ""
+
+    @property
+    def identity(self) -> str:
+        return self.version
+
+    @property
+    def key(self) -> str:
+        base = super().key
+        return f"{base}#anonymous-{self._instance}" if self.anonymous else base
 
     def _embed(self, sentences: list[str]) -> torch.Tensor:
         out = self.fn(sentences)
@@ -312,7 +409,9 @@ class SentenceTransformerEncoder(Encoder):
         self._runner: Any = None
         self._hash: str | None = None
         self._warned_truncation = False
-        self._load_lock = threading.Lock()
+        # re-entrant: building the runner loads the model under the same lock
+        self._load_lock = threading.RLock()
+        self._identity: tuple[int, str] | None = None
         self.stats = {"sentences": 0, "tokens": 0, "padded_tokens": 0, "batches": 0, "seconds": 0.0}
 
     def __getstate__(self) -> dict[str, Any]:  # picklable without the loaded model
@@ -322,16 +421,63 @@ class SentenceTransformerEncoder(Encoder):
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
-        self._load_lock = threading.Lock()
+        self._load_lock = threading.RLock()
 
     # -- loading -------------------------------------------------------------------------------
-    def _weights_file(self) -> Path | None:
+    def local_dir(self) -> Path | None:
+        """The folder the model loads from: the given directory, or its Hugging Face cache
+        snapshot for a model name (``None`` if there is none on disk)."""
         path = Path(self.path_or_name)
         if path.is_dir():
+            return path
+        try:
+            from huggingface_hub import snapshot_download
+        except ImportError:  # pragma: no cover - a dependency of transformers
+            return None
+        name = self.path_or_name
+        for repo in ([name] if "/" in name else [f"sentence-transformers/{name}", name]):
+            try:
+                return Path(snapshot_download(repo, local_files_only=True))
+            except Exception:  # noqa: BLE001 - not cached under this id
+                continue
+        return None
+
+    def _weights_file(self) -> Path | None:
+        path = self.local_dir()
+        if path is not None:
             for fname in _WEIGHT_FILES:
                 if (path / fname).is_file():
                     return path / fname
         return None
+
+    @property
+    def identity(self) -> str:
+        """Short hash of the model's files and the truncation length (see :func:`model_identity`).
+
+        Recomputed when the truncation length changes (``encoder.model.max_seq_length = 128``
+        gives another identity); file hashes are computed once per process.
+        """
+        trunc = self.max_seq_length
+        if self._identity is None or self._identity[0] != trunc:
+            _ = self.weights_hash  # checks the expected sha256 of the default model first
+            folder = self.local_dir()
+            if folder is not None:
+                full = model_identity(folder, self._weights_file(), trunc)
+            else:  # no files on disk to read: the loaded parameters and the tokenizer
+                digest = hashlib.sha256(b"cec-model-identity-1\n")
+                for name, tensor in sorted(self.model.state_dict().items()):
+                    digest.update(name.encode())
+                    digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+                digest.update(repr(self.model).encode())
+                digest.update(json.dumps(self.tokenizer.get_vocab(), sort_keys=True).encode())
+                digest.update(f"truncation\0{trunc}\n".encode())
+                full = digest.hexdigest()
+            self._identity = (trunc, full[:8])
+        return self._identity[1]
+
+    @property
+    def truncation(self) -> int:
+        return self.max_seq_length
 
     @property
     def weights_hash(self) -> str:
@@ -354,7 +500,9 @@ class SentenceTransformerEncoder(Encoder):
 
     @property
     def model(self) -> Any:
-        """The fp32 sentence-transformers model (loaded on first use)."""
+        """The fp32 model (loaded on first use): a :class:`~cec.hf_model.PooledTransformer`
+        for a plain folder, else a ``SentenceTransformer``; both map features to
+        ``{"sentence_embedding": ...}`` and have ``tokenizer`` and ``max_seq_length``."""
         if self._model is None:
             with self._load_lock:
                 if self._model is None:
@@ -362,15 +510,24 @@ class SentenceTransformerEncoder(Encoder):
         return self._model
 
     def _load_model(self) -> Any:
+        """A plain folder (transformer, pooling, normalise) loads with transformers alone
+        (:mod:`cec.hf_model`); anything else through sentence-transformers."""
         if self.expected_sha256:
             _ = self.weights_hash  # verify before the weights are used
-        from sentence_transformers import SentenceTransformer
         from transformers.utils import logging as hf_logging
 
+        folder = self.local_dir()
+        layout = plain_layout(folder) if folder is not None else None
         bar_was_on = hf_logging.is_progress_bar_enabled()
         hf_logging.disable_progress_bar()  # no "Loading weights" bar on every load
         try:
-            model = SentenceTransformer(self.path_or_name, device=str(self.device))
+            if layout is not None:
+                assert folder is not None
+                model = PooledTransformer(folder, layout, self.device)
+            else:
+                from sentence_transformers import SentenceTransformer
+
+                model = SentenceTransformer(self.path_or_name, device=str(self.device))
         finally:
             if bar_was_on:
                 hf_logging.enable_progress_bar()
@@ -433,7 +590,8 @@ class SentenceTransformerEncoder(Encoder):
             feats = {
                 k: torch.from_numpy(v).to(device, non_blocking=True) for k, v in features.items()
             }
-            with torch.inference_mode(), autocast(), warnings.catch_warnings():
+            # fp32 means IEEE fp32 even if the process allowed TF32/bf16 matmuls (cec._numerics)
+            with torch.inference_mode(), full_fp32(), autocast(), warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # quantised-tensor deprecation notices
                 return net(feats)["sentence_embedding"]
 
@@ -441,6 +599,15 @@ class SentenceTransformerEncoder(Encoder):
 
     @property
     def max_seq_length(self) -> int:
+        """Token window: the loaded model's (a user may change it), else its config file's."""
+        if self._model is None:
+            folder = self.local_dir()
+            cfg = folder / "sentence_bert_config.json" if folder is not None else None
+            if cfg is not None and cfg.is_file():
+                with contextlib.suppress(ValueError, TypeError, OSError):
+                    value = json.loads(cfg.read_text(encoding="utf-8")).get("max_seq_length")
+                    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+                        return value
         return int(self.model.max_seq_length)
 
     @property

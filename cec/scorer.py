@@ -161,6 +161,16 @@ class CEC:
             model, device, batch_size=batch_size, allow_download=allow_download,
             precision=precision,
         )
+        persistent = isinstance(cache, (str, os.PathLike)) and cache != "memory" or (
+            isinstance(cache, EmbeddingCache) and cache.persistent
+        )
+        if persistent and self.encoder.anonymous:  # before the cache file is created
+            raise ValueError(
+                f"cache: a persistent cache needs an encoder that says what it computes, but "
+                f"{self.encoder.name!r} is an anonymous callable (two different functions would "
+                "share vectors); wrap it as cec.CallableEncoder(fn, name=..., version=...) or use "
+                "cache='memory'"
+            )
         self.cache = resolve_cache(cache)
         self.empty = empty
         self.max_memory = max_memory
@@ -185,10 +195,11 @@ class CEC:
         sig = Signature(
             version=__version__,
             model=self.encoder.name,
-            weights=self.encoder.weights_hash,
+            weights=self.encoder.identity,
             splitter=self.splitter.label,
             empty=self.empty,
             precision=self.encoder.precision,
+            truncation=str(self.encoder.truncation or ""),
         )
         return sig.with_extra("dir", "yes") if self.directional else sig
 

@@ -13,6 +13,7 @@ Examples:
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field, replace
 
 __all__ = ["Signature"]
@@ -30,13 +31,15 @@ def _esc(text: str, *, colon: bool = False) -> str:
     return out
 
 
+_CODES = {code: char for char, code in _ESCAPES.items()}
+_CODE_RE = re.compile("|".join(re.escape(code) for code in _CODES), re.IGNORECASE)
+
+
 def _unesc(text: str) -> str:
+    """Inverse of :func:`_esc`, in one pass (so ``%2525`` reads back as ``%25``)."""
     if "%" not in text:
         return text
-    out = text
-    for char, code in reversed(_ESCAPES.items()):  # "%25" last
-        out = out.replace(code, char).replace(code.lower(), char)
-    return out
+    return _CODE_RE.sub(lambda m: _CODES[m.group(0).upper()], text)
 
 
 @dataclass(frozen=True)
@@ -46,12 +49,15 @@ class Signature:
     Attributes:
         version: cec's version.
         model: Embedding model name.
-        weights: Short sha256 prefix of the model's weights ("" for a user callable).
+        weights: Short hash of everything that defines the embedding function (weights, config,
+            tokenizer, pooling, truncation length); a named callable's version; "" for an
+            anonymous callable.
         splitter: Sentence splitter and its version, e.g. ``nupunkt-0.8.0``.
         empty: Policy for texts with no sentences (``zero``, ``nan``, ``error``).
         nrefs: References per item (``1``, ``3``, or ``var`` when it varies).
         precision: Encoder numeric path (``fp32``, ``bf16``, ``int8``...).
         extra: Further ``key:value`` fields added by options (e.g. ``dir:yes``), in order.
+        truncation: Tokens per sentence the model reads (``trunc:256``; "" when unknown).
     """
 
     version: str
@@ -62,6 +68,7 @@ class Signature:
     nrefs: str = "1"
     precision: str = "fp32"
     extra: tuple[tuple[str, str], ...] = field(default=())
+    truncation: str = ""
 
     def __str__(self) -> str:
         model = _esc(self.model) + (f"@{_esc(self.weights)}" if self.weights else "")
@@ -73,6 +80,8 @@ class Signature:
             f"nrefs:{_esc(self.nrefs)}",
             f"prec:{_esc(self.precision)}",
         ]
+        if self.truncation:
+            parts.append(f"trunc:{_esc(self.truncation)}")
         parts += [f"{_esc(k, colon=True)}:{_esc(v)}" for k, v in self.extra]
         return "|".join(parts)
 
@@ -99,7 +108,7 @@ class Signature:
         """
         fields: dict[str, str] = {}
         extra: list[tuple[str, str]] = []
-        known = {"cec", "model", "seg", "empty", "nrefs", "prec"}
+        known = {"cec", "model", "seg", "empty", "nrefs", "prec", "trunc"}
         for part in text.strip().split("|"):
             key, sep, value = part.partition(":")
             if not sep:
@@ -120,4 +129,5 @@ class Signature:
             nrefs=_unesc(fields.get("nrefs", "1")),
             precision=_unesc(fields.get("prec", "fp32")),
             extra=tuple(extra),
+            truncation=_unesc(fields.get("trunc", "")),
         )

@@ -6,6 +6,10 @@ sorted by size and cut into chunks whose padded blocks fit a memory budget; each
 batched matrix product ``[P, n, d] x [P, d, m]``, a masked max along both axes and a mean over
 the real rows and columns. Python only loops over chunks, never over pairs or sentences.
 
+Cosines are exact at the ends of their range: a sentence compared with itself (the same row of
+``E``) scores exactly 1.0, and every cosine is clamped to [-1, 1], so float32 rounding can never
+push a score past 1 (:func:`exact_cosines` applies the same rule to a single matrix).
+
 Examples:
     >>> import numpy as np, torch
     >>> emb = torch.eye(3)                     # three orthogonal unit "sentences"
@@ -17,10 +21,14 @@ Examples:
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 
-__all__ = ["pad_indices", "pair_scores", "DEFAULT_MAX_BYTES"]
+from cec._numerics import full_fp32
+
+__all__ = ["pad_indices", "pair_scores", "exact_cosines", "DEFAULT_MAX_BYTES"]
 
 DEFAULT_MAX_BYTES = 256 * 2**20
 
@@ -45,6 +53,29 @@ def pad_indices(flat: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.n
         idx[rows, cols] = flat
         mask[rows, cols] = True
     return idx, mask
+
+
+def exact_cosines(sim: Any, rows: Any, cols: Any) -> Any:
+    """Clamp a cosine matrix to [-1, 1] and set the cosine of a sentence with itself to 1.
+
+    ``sim[i, j]`` is the cosine of embedding rows ``rows[i]`` and ``cols[j]`` (unit vectors);
+    where both index the same row the true value is 1, which float rounding turns into
+    1 +- 1e-7. Works on numpy arrays and torch tensors, in place, and returns ``sim``.
+
+    Examples:
+        >>> sim = np.array([[1.0000001, 0.3], [0.2, 0.9999999]])
+        >>> exact_cosines(sim, np.array([4, 5]), np.array([4, 5])).tolist()
+        [[1.0, 0.3], [0.2, 1.0]]
+    """
+    if isinstance(sim, torch.Tensor):
+        r = torch.as_tensor(rows, device=sim.device)
+        c = torch.as_tensor(cols, device=sim.device)
+        sim.clamp_(-1.0, 1.0)
+        sim.masked_fill_(r[..., :, None] == c[..., None, :], 1.0)
+        return sim
+    np.clip(sim, -1.0, 1.0, out=sim)
+    sim[np.asarray(rows)[..., :, None] == np.asarray(cols)[..., None, :]] = 1.0
+    return sim
 
 
 def _chunks(gen_len: np.ndarray, ref_len: np.ndarray, dim: int, max_bytes: int) -> list[np.ndarray]:
@@ -121,17 +152,37 @@ def pair_scores(
     if gen_len.min() < 1 or ref_len.min() < 1:
         raise ValueError("every pair needs at least one sentence on each side")
 
-    device = emb.device
     sets_start = np.cumsum(sets_len) - sets_len
+    with full_fp32():  # IEEE fp32 products even if the process allowed TF32 (cec._numerics)
+        _kernel(emb, sets_flat, sets_start, gen_set, ref_set, gen_len, ref_len,
+                max_bytes, forward, backward)
+    return forward, backward
+
+
+def _kernel(
+    emb: torch.Tensor,
+    sets_flat: np.ndarray,
+    sets_start: np.ndarray,
+    gen_set: np.ndarray,
+    ref_set: np.ndarray,
+    gen_len: np.ndarray,
+    ref_len: np.ndarray,
+    max_bytes: int,
+    forward: np.ndarray,
+    backward: np.ndarray,
+) -> None:
+    """The chunk loop of :func:`pair_scores`; writes into ``forward`` and ``backward``."""
+    device = emb.device
     for chunk in _chunks(gen_len, ref_len, emb.shape[1], max_bytes):
         gl, rl = gen_len[chunk], ref_len[chunk]
         g_idx, g_mask = pad_indices(sets_flat[_gather(sets_start[gen_set[chunk]], gl)], gl)
         r_idx, r_mask = pad_indices(sets_flat[_gather(sets_start[ref_set[chunk]], rl)], rl)
         g_mask_t = torch.from_numpy(g_mask).to(device)
         r_mask_t = torch.from_numpy(r_mask).to(device)
-        g_emb = emb[torch.from_numpy(g_idx).to(device)]  # [P, n, d]
-        r_emb = emb[torch.from_numpy(r_idx).to(device)]  # [P, m, d]
-        sim = torch.bmm(g_emb, r_emb.transpose(1, 2))  # [P, n, m] cosine (unit rows)
+        g_idx_t = torch.from_numpy(g_idx).to(device)
+        r_idx_t = torch.from_numpy(r_idx).to(device)
+        sim = torch.bmm(emb[g_idx_t], emb[r_idx_t].transpose(1, 2))  # [P, n, m] cosine
+        exact_cosines(sim, g_idx_t, r_idx_t)  # [-1, 1]; a sentence with itself is 1
         neg = torch.finfo(sim.dtype).min
         best_fwd = sim.masked_fill(~r_mask_t[:, None, :], neg).amax(dim=2)  # [P, n]
         best_bwd = sim.masked_fill(~g_mask_t[:, :, None], neg).amax(dim=1)  # [P, m]
@@ -139,7 +190,6 @@ def pair_scores(
         bwd = (best_bwd.double() * r_mask_t).sum(dim=1) / torch.from_numpy(rl).to(device)
         forward[chunk] = fwd.cpu().numpy()
         backward[chunk] = bwd.cpu().numpy()
-    return forward, backward
 
 
 def _gather(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:

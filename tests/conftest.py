@@ -23,6 +23,14 @@ def scorer():
 
 
 @pytest.fixture(scope="session")
+def st_model(scorer):
+    """The default model loaded by sentence-transformers (see encoders.sentence_transformer_of)."""
+    from encoders import sentence_transformer_of
+
+    return sentence_transformer_of(scorer.encoder)
+
+
+@pytest.fixture(scope="session")
 def shared_data() -> Path:
     """``../shared/data`` (or $CEC_SHARED_DATA); tests that need it skip, naming the path."""
     if not SHARED_DATA.is_dir():

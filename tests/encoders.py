@@ -20,3 +20,17 @@ def hash_model(sentences: list[str]) -> np.ndarray:
             h = zlib.crc32(word.encode())
             out[row, h % 63] += 1.0 if (h >> 7) & 1 else -1.0
     return out
+
+
+_ST_MODELS: dict[str, object] = {}
+
+
+def sentence_transformer_of(encoder):
+    """The encoder's model folder loaded by sentence-transformers itself, once per folder:
+    an independent implementation to check cec's own loading and encoding path against."""
+    from sentence_transformers import SentenceTransformer
+
+    folder = str(encoder.local_dir())
+    if folder not in _ST_MODELS:
+        _ST_MODELS[folder] = SentenceTransformer(folder, device="cpu")
+    return _ST_MODELS[folder]

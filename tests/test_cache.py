@@ -96,7 +96,7 @@ def test_encode_cached_encodes_only_missing(scorer):
 
     class Counting(cec.Encoder):
         name, device = real.name, real.device
-        weights_hash = real.weights_hash
+        identity = real.identity
 
         def _embed(self, sentences):
             calls.append(list(sentences))
@@ -134,7 +134,8 @@ def test_scorer_with_disk_cache_gives_identical_scores_across_processes(scorer, 
         from cec.cache import SQLiteCache
         class NoModel(cec.Encoder):
             name = {scorer.encoder.name!r}
-            weights_hash = {scorer.encoder.weights_hash!r}
+            identity = {scorer.encoder.identity!r}
+            truncation = {scorer.encoder.truncation!r}
             def _embed(self, sentences):
                 raise AssertionError("encoded " + repr(sentences))
         s = cec.CEC(model=NoModel(), cache={str(path)!r})

@@ -32,11 +32,11 @@ SENTENCES = [
 ]
 
 
-def test_direct_path_equals_sentence_transformers_encode(scorer):
-    """Pre-tokenised sorted batches fed to the model give what model.encode gives."""
+def test_direct_path_equals_sentence_transformers_encode(scorer, st_model):
+    """cec's loader and pre-tokenised sorted batches give what sentence-transformers gives."""
     encoder = scorer.encoder
     ours = encoder.encode(SENTENCES)
-    theirs = encoder.model.encode(
+    theirs = st_model.encode(
         SENTENCES, batch_size=2, convert_to_tensor=True, normalize_embeddings=True
     )
     assert ours.dtype == torch.float32 and ours.shape == theirs.shape
@@ -118,7 +118,7 @@ def test_encoder_pickles_without_the_model(scorer):
     encoder._model = scorer.encoder.model
     clone = pickle.loads(pickle.dumps(encoder))
     assert clone._model is None and clone.key == encoder.key
-    assert clone.key == f"{DEFAULT_MODEL}@{DEFAULT_SHA256[:8]}|fp32"
+    assert clone.key == f"{DEFAULT_MODEL}@{encoder.identity}|fp32"
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from encoders import hash_model
+from encoders import hash_model, sentence_transformer_of
 
 import cec
 from cec.encode import (
@@ -105,8 +105,9 @@ _VECTORS: dict[tuple[int, str], np.ndarray] = {}
 
 
 def model_embed(scorer: cec.CEC):
-    """Sentences -> float64 vectors from ``scorer.encoder.model.encode`` (not cec's encode path)."""
-    model = scorer.encoder.model
+    """Sentences -> float64 vectors from sentence-transformers' own ``encode`` of the scorer's
+    model folder (not cec's loading or encoding path)."""
+    model = sentence_transformer_of(scorer.encoder)
 
     def embed(sentences: list[str]) -> list[np.ndarray]:
         missing = sorted({s for s in sentences if (id(model), s) not in _VECTORS})
@@ -490,7 +491,8 @@ def test_result_signature_names_the_default_model(scorer):
     result = scorer.score([OWN_PAIRS[0][0]], [OWN_PAIRS[0][1]])
     sig = Signature.parse(str(result.signature))
     assert sig == result.signature
-    assert sig.model == DEFAULT_MODEL and sig.weights == "53aa5117"
+    assert sig.model == DEFAULT_MODEL and sig.weights == scorer.encoder.identity
+    assert sig.truncation == "256" and "|trunc:256" in str(result.signature)
     assert sig.splitter == scorer.splitter.label and "nupunkt" in sig.splitter
     assert sig.empty == "zero" and sig.nrefs == "1"
     assert sig.version == cec.__version__ and sig.precision == "fp32"

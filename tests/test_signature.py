@@ -115,8 +115,9 @@ def test_result_signature_follows_options(scorer):
     nan_scorer = cec.CEC(model=scorer.encoder, empty="nan", splitter="newline")
     result = nan_scorer.score(["CO2 traps heat."], [["Heat is trapped.", "Ice melts."]])
     sig = Signature.parse(str(result.signature))
-    assert sig.model == "all-MiniLM-L6-v2" and sig.weights == "53aa5117"
+    assert sig.model == "all-MiniLM-L6-v2" and sig.weights == scorer.encoder.identity
+    assert sig.truncation == "256"
     assert sig.empty == "nan" and sig.nrefs == "2" and sig.splitter == "newline"
     assert sig.version == cec.__version__
     assert result.to_dict()["signature"] == str(result.signature)
-    assert scorer.signature.weights == "53aa5117"
+    assert scorer.signature.weights == scorer.encoder.identity
