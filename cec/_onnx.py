@@ -2,7 +2,7 @@
 or ``"onnx-int8"``).
 
 The local sentence-transformers model (transformer + pooling) is exported once with
-``torch.onnx.export``, offline, to ``<cache_dir>/onnx/<name>-<weights hash>/``; BERT-like graphs are
+``torch.onnx.export``, offline, to ``<cache_dir>/onnx/<name>-<identity>/``; BERT-like graphs are
 then fused by ONNX Runtime's transformer optimiser, and for ``onnx-int8`` the Linear weights are
 quantised to int8 with ``onnxruntime.quantization.quantize_dynamic``. Files are written to a
 temporary name and renamed, so concurrent processes never see half a file. Later runs reuse them.
@@ -18,9 +18,20 @@ from typing import Any
 import numpy as np
 import torch
 
+from cec._files import atomic_target, cache_dir
+from cec._warnings import PrecisionWarning
 from cec.hf_model import transformer_config
 
-__all__ = ["OnnxRunner", "export_onnx"]
+__all__ = ["OnnxRunner", "export_onnx", "optimise", "cuda_provider_missing"]
+
+
+def cuda_provider_missing() -> str:
+    """The error for ``precision='onnx'`` on CUDA when ONNX Runtime has no CUDA provider."""
+    return (
+        "precision: 'onnx' on a CUDA device needs ONNX Runtime's CUDAExecutionProvider "
+        "(pip install onnxruntime-gpu), which this ONNX Runtime lacks; use precision='fp32' or "
+        "'fp16' on CUDA, or device='cpu'"
+    )
 
 
 class _Wrapped(torch.nn.Module):
@@ -34,10 +45,8 @@ class _Wrapped(torch.nn.Module):
 
 
 def _model_dir(encoder: Any) -> Path:
-    from cec.encode import cache_dir
-
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in encoder.name)
-    return cache_dir() / "onnx" / f"{safe}-{encoder.weights_hash}"
+    return cache_dir() / "onnx" / f"{safe}-{encoder.identity}"
 
 
 def export_onnx(encoder: Any, *, quantize: bool = False) -> Path:
@@ -47,8 +56,6 @@ def export_onnx(encoder: Any, *, quantize: bool = False) -> Path:
         encoder: A :class:`cec.encode.SentenceTransformerEncoder`.
         quantize: Also write (and return) the dynamic-int8 model.
     """
-    from cec.encode import _atomic_target
-
     folder = _model_dir(encoder)
     fp32 = folder / "model.onnx"
     opt = folder / "model-opt.onnx"
@@ -58,7 +65,7 @@ def export_onnx(encoder: Any, *, quantize: bool = False) -> Path:
         model = encoder.model
         seq = 16
         dummy = tuple(torch.ones((2, seq), dtype=torch.long) for _ in names)
-        tmp = _atomic_target(fp32)
+        tmp = atomic_target(fp32)
         axes = {n: {0: "batch", 1: "seq"} for n in names}
         axes["embedding"] = {0: "batch"}
         with warnings.catch_warnings(), torch.no_grad():
@@ -78,32 +85,15 @@ def export_onnx(encoder: Any, *, quantize: bool = False) -> Path:
         os.replace(tmp, fp32)
         model.to(encoder.device)
     if not opt.is_file():
-        tmp = _atomic_target(opt)
-        try:
-            from onnxruntime.transformers.optimizer import optimize_model
-
-            cfg = transformer_config(encoder.model)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                fused = optimize_model(
-                    str(fp32),
-                    model_type="bert",
-                    num_heads=int(cfg.num_attention_heads),
-                    hidden_size=int(cfg.hidden_size),
-                    opt_level=1,
-                )
-                fused.save_model_to_file(str(tmp))
-            os.replace(tmp, opt)
-        except Exception:  # noqa: BLE001 - not a BERT-like graph: keep the plain export
-            tmp.unlink(missing_ok=True)
-            opt = fp32
+        cfg = transformer_config(encoder.model)
+        opt = optimise(fp32, opt, int(cfg.num_attention_heads), int(cfg.hidden_size))
     if not quantize:
         return opt
     if not int8.is_file():
         import onnx
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
-        tmp = _atomic_target(int8)
+        tmp = atomic_target(int8)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             quantize_dynamic(
@@ -115,6 +105,46 @@ def export_onnx(encoder: Any, *, quantize: bool = False) -> Path:
             )
         os.replace(tmp, int8)
     return int8
+
+
+_WARNED: set[str] = set()
+
+
+def optimise(src: Path, dst: Path, num_heads: int, hidden_size: int) -> Path:
+    """Fuse ``src`` with ONNX Runtime's transformer optimiser into ``dst``; return the file to use.
+
+    A graph the optimiser cannot handle (not BERT-like, or an optimiser error) keeps the plain
+    export: the numbers are the same, only slower, and a :class:`~cec.encode.PrecisionWarning`
+    says so once per file and process.
+    """
+    tmp = atomic_target(dst)
+    try:
+        from onnxruntime.transformers.optimizer import optimize_model
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fused = optimize_model(
+                str(src),
+                model_type="bert",
+                num_heads=num_heads,
+                hidden_size=hidden_size,
+                opt_level=1,
+            )
+            fused.save_model_to_file(str(tmp))
+        os.replace(tmp, dst)
+        return dst
+    except Exception as exc:  # noqa: BLE001 - any optimiser failure: keep the plain export
+        tmp.unlink(missing_ok=True)
+        if str(src) not in _WARNED:
+            _WARNED.add(str(src))
+            warnings.warn(
+                f"precision onnx: ONNX Runtime's transformer optimiser failed on {src.name} "
+                f"({type(exc).__name__}: {str(exc)[:200]}); using the unfused export instead "
+                "(same numbers, slower)",
+                PrecisionWarning,
+                stacklevel=2,
+            )
+        return src
 
 
 class OnnxRunner:
@@ -130,8 +160,10 @@ class OnnxRunner:
         opts.inter_op_num_threads = 1
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         providers = ["CPUExecutionProvider"]
-        if self.device.type == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers():
-            providers.insert(0, "CUDAExecutionProvider")
+        if self.device.type == "cuda":
+            if "CUDAExecutionProvider" not in ort.get_available_providers():
+                raise ValueError(cuda_provider_missing())
+            providers = ["CUDAExecutionProvider"]  # no silent fall-back to the CPU
         self.session = ort.InferenceSession(str(self.path), opts, providers=providers)
         self.inputs = [i.name for i in self.session.get_inputs()]
 

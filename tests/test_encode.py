@@ -11,7 +11,6 @@ import torch
 
 from cec.encode import (
     DEFAULT_MODEL,
-    DEFAULT_SHA256,
     PRECISIONS,
     SentenceTransformerEncoder,
     TruncationWarning,

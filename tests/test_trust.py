@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -20,8 +21,15 @@ from encoders import hash_model
 
 import cec
 from cec._numerics import matmul_precision_state
+from cec._onnx import optimise
 from cec.cache import MemoryCache, SQLiteCache
-from cec.encode import CallableEncoder, SentenceTransformerEncoder, default_model_dir
+from cec.encode import (
+    CallableEncoder,
+    PrecisionWarning,
+    SentenceTransformerEncoder,
+    check_precision,
+    default_model_dir,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 LONG = (
@@ -250,3 +258,26 @@ def test_scoring_imports_no_training_library_and_keeps_stderr_clean():
     assert 0.5 < float(score) <= 1.0
     assert imported == "[]"
     assert out.stderr == ""
+
+
+# --------------------------------------------------------------------------------------------
+# 11. ONNX: no silent fall-back
+# --------------------------------------------------------------------------------------------
+def test_onnx_on_cuda_without_the_cuda_provider_is_an_error():
+    ort = pytest.importorskip("onnxruntime")
+    if "CUDAExecutionProvider" in ort.get_available_providers():
+        pytest.skip("this ONNX Runtime has the CUDA provider")
+    with pytest.raises(ValueError, match=r"^precision: 'onnx' on a CUDA device needs .*CUDA"):
+        check_precision("onnx", torch.device("cuda"))
+
+
+def test_onnx_optimiser_failure_warns_once_and_keeps_the_plain_export(tmp_path):
+    pytest.importorskip("onnxruntime")
+    bad = tmp_path / "model.onnx"
+    bad.write_bytes(b"this is not an ONNX graph")
+    with pytest.warns(PrecisionWarning, match="optimiser failed on model.onnx"):
+        assert optimise(bad, tmp_path / "model-opt.onnx", 12, 384) == bad
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.onnx"]  # no temp file left
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert optimise(bad, tmp_path / "model-opt.onnx", 12, 384) == bad  # warned once
