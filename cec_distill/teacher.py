@@ -76,6 +76,9 @@ __all__ = [
     "label_instances",
     "label_command",
     "LOCAL_PLACEHOLDER_KEY",
+    "ON_LENGTH",
+    "server_message",
+    "redact_keylike",
 ]
 
 log = logging.getLogger("cec_distill.teacher")
