@@ -509,15 +509,17 @@ def _usage_dict(usage: Any) -> dict[str, int] | None:
     return out or None
 
 
+def _is_client_status(status: object) -> bool:
+    """A non-retryable 4xx status (the request itself was wrong)."""
+    return isinstance(status, int) and 400 <= status < 500 and status not in (408, 409, 425, 429)
+
+
 def _client_error_key(record: dict[str, Any]) -> tuple[int, str] | None:
     """(status, message) of a non-retryable 4xx error record (not a refusal), else None."""
     err = record.get("error") or {}
-    status = err.get("status")
-    if not isinstance(status, int) or not 400 <= status < 500 or err.get("kind") == "refused":
+    if not _is_client_status(err.get("status")) or err.get("kind") == "refused":
         return None
-    if status in (408, 409, 425, 429):
-        return None
-    return status, str(err.get("message"))
+    return err["status"], str(err.get("message"))
 
 
 def _now() -> str:
@@ -641,7 +643,8 @@ class _Labeller:
                     with self._lock:
                         if self.fatal is None:
                             self.fatal = message
-                    log.error("%s: fatal: %s", inst.id, message)
+                    # INFO: the CLI prints it once as "error: ..."; the summary carries it.
+                    log.info("%s: fatal: %s", inst.id, message)
                     self._stop_for(f"fatal error: {message}")
                     return None
                 if retryable and self.stop.is_set():
@@ -669,7 +672,7 @@ class _Labeller:
                 history.append(entry)
                 if kind == "refused":
                     log.warning("%s: refused by the content filter: %s", inst.id, message)
-                else:
+                elif not _is_client_status(status):  # client errors: warned once written
                     log.warning("%s: failed after %d attempt(s): %s", inst.id, attempt, message)
                 break
             # an answer
@@ -781,7 +784,7 @@ class _Labeller:
                 self.probing = False
                 out, self.held = [*self.held, record], []
                 return out
-        log.error(
+        log.info(
             "the first %d requests all failed with the same client error, so the others would "
             "too; stopping without writing them: %s",
             n,
@@ -799,6 +802,8 @@ class _Labeller:
 
     def count(self, record: dict[str, Any]) -> None:
         """Update the counters for a record just written."""
+        if _client_error_key(record) is not None:
+            log.warning("%s: failed: %s", record["id"], record["error"]["message"])
         with self._lock:
             err = record.get("error")
             if not err:

@@ -694,3 +694,154 @@ def test_content_filtered_item_is_recorded_once_as_refused_and_not_retried(
     # ... unless asked to
     s3 = label_instances(insts, out, config(server, retry_refused=True))
     assert len(server.requests) == n + 1 and s3.refused == 1
+
+
+# ----------------------------------------------------------------------------- a server that is not ours
+# `transformers serve` (transformers >= 5, with fastapi and uvicorn) serving a tiny random Llama
+# built here: a real OpenAI-compatible server, offline, a few seconds to start.
+
+
+@pytest.fixture(scope="module")
+def hf_serve(tmp_path_factory):
+    import socket
+    import urllib.request
+    from types import SimpleNamespace
+
+    try:
+        import transformers.cli.serve  # noqa: F401
+        from transformers.utils.import_utils import is_serve_available
+    except ImportError:
+        pytest.skip("this transformers has no `transformers serve` command (needs transformers 5)")
+    if not is_serve_available():
+        pytest.skip("`transformers serve` needs fastapi and uvicorn: pip install 'cec[dev]'")
+    from tiny_models import build_tiny_llama
+
+    root = tmp_path_factory.mktemp("serve")
+    model = build_tiny_llama(root / "tiny")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log_path = root / "server.log"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    cmd = [
+        sys.executable,
+        "-c",
+        "import sys; from transformers.cli.transformers import main; sys.exit(main())",
+        "serve",
+        str(model),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--device",
+        "cpu",
+        "--default-seed",
+        "0",
+    ]
+    with open(log_path, "w") as log_fh:
+        proc = subprocess.Popen(cmd, env=env, stdout=log_fh, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(
+                    f"transformers serve exited ({proc.returncode}):\n{log_path.read_text()}"
+                )
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, f"server not up in 180 s:\n{log_path.read_text()}"
+            time.sleep(0.2)
+        yield SimpleNamespace(
+            base_url=f"http://127.0.0.1:{port}/v1", model=str(model), log=log_path
+        )
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _served(hf_serve, status: int) -> int:
+    """Chat requests the server answered with ``status`` so far (uvicorn's access log)."""
+    return hf_serve.log.read_text(errors="replace").count(
+        f'"POST /v1/chat/completions HTTP/1.1" {status}'
+    )
+
+
+def _label_args(data, out, hf_serve, *extra):
+    return [
+        "--data",
+        str(data),
+        "--out",
+        str(out),
+        "--base-url",
+        hf_serve.base_url,
+        "--no-progress",
+        "--timeout",
+        "60",
+        *extra,
+    ]
+
+
+def test_transformers_serve_unknown_model_is_fatal_with_the_servers_words(hf_serve, tmp_path):
+    data = write_instances(make_instances(12), tmp_path / "instances.jsonl")
+    out = tmp_path / "labels.jsonl"
+    before = _served(hf_serve, 400)
+    proc = _cli(_label_args(data, out, hf_serve, "--model", "m", "-j", "4"))
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 2, stderr
+    said = [line for line in stderr.splitlines() if "Server is pinned to" in line]
+    assert len(said) == 1 and said[0].startswith("error:") and "requested 'm'" in said[0], stderr
+    assert not out.exists() or out.read_text() == ""  # nothing written for any item
+    time.sleep(0.2)
+    assert _served(hf_serve, 400) - before == 3  # three requests, not twelve
+
+
+def test_transformers_serve_cut_explanations_are_flagged_and_counted(hf_serve, tmp_path):
+    insts = make_instances(4)
+    data = write_instances(insts, tmp_path / "instances.jsonl")
+    out = tmp_path / "labels.jsonl"
+    proc = _cli(_label_args(data, out, hf_serve, "--model", hf_serve.model, "--max-tokens", "8"))
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 0, stderr
+    recs = records(out)
+    assert len(recs) == 4 and not any(r["error"] for r in recs)
+    cut = [r for r in recs if r["finish_reason"] == "length"]
+    assert all(r["truncated"] for r in cut) and not any(
+        r["truncated"] for r in recs if r not in cut
+    )
+    assert cut and all(r["usage"]["completion_tokens"] == 8 for r in cut)  # a random model rambles
+    assert f"{len(cut)} of 4 explanations hit the token limit" in stderr
+    assert read_teacher_labels(out, truncated="drop").dropped == {r["id"] for r in cut}
+
+
+def test_transformers_serve_kill_and_restart_labels_each_item_once(hf_serve, tmp_path):
+    insts = make_instances(10)
+    data = write_instances(insts, tmp_path / "instances.jsonl")
+    out = tmp_path / "labels.jsonl"
+    args = _label_args(data, out, hf_serve, "--model", hf_serve.model, "--max-tokens", "16")
+    args += ["-j", "2"]
+    proc = _cli(args)
+    try:
+        deadline = time.monotonic() + 120
+        while not (out.exists() and out.read_text().count("\n") >= 3):
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "no records appeared"
+            time.sleep(0.02)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate()
+    first = {r["id"] for r in records(out)}
+    assert 3 <= len(first) < 10
+    proc = _cli(args)
+    _, stderr = proc.communicate(timeout=180)
+    assert proc.returncode == 0, stderr
+    recs = records(out)  # every line parses
+    assert Counter(r["id"] for r in recs if not r["error"]) == Counter({i.id: 1 for i in insts})
+    assert f"already done {len(first)}" in stderr and "remaining 0 of 10" in stderr
