@@ -839,7 +839,8 @@ class LabelSummary:
         refused_before: Items skipped because an earlier run recorded them as refused.
         truncated: Labels written by this run that the token limit cut (``"truncated": true``).
         errors: Each distinct error message of this run's failed items, with how many items.
-        remaining: Instances still without a label (refused ones included).
+        remaining: Instances still to ask for: neither labelled nor refused by the content
+            filter (refused ones are not asked again unless ``retry_refused``).
         requests: Requests sent by this run (retries included).
         tokens: Total tokens the server reported for this run.
         retries: Retries made.
@@ -1059,7 +1060,9 @@ def _run_pool(run: _Labeller, todo: list[Instance], summary: LabelSummary, progr
         summary.refused = run.refused
         summary.truncated = run.truncated
         summary.errors = dict(run.errors)
-        summary.remaining = summary.total - summary.already_done - run.done
+        summary.remaining = (
+            summary.total - summary.already_done - summary.refused_before - run.done - run.refused
+        )
         summary.requests = run.budget.requests
         summary.tokens = run.budget.tokens
         summary.retries = run.retries

@@ -683,14 +683,14 @@ def test_content_filtered_item_is_recorded_once_as_refused_and_not_retried(
     s = label_instances(insts, out, config(server, max_attempts=8))
     asked = [r for r in server.requests if r["claim"] == insts[2].claim]
     assert len(asked) == 1  # not retried (it was retried up to 8 times before)
-    assert (s.labelled, s.failed, s.refused, s.remaining) == (3, 0, 1, 1)
+    assert (s.labelled, s.failed, s.refused, s.remaining) == (3, 0, 1, 0)
     errs = [r for r in records(out) if r["error"]]
     assert len(errs) == 1 and errs[0]["error"]["kind"] == "refused"
     assert "refused by the content filter: 1" in s.format()
     # the next run does not pay for it again ...
     n = len(server.requests)
     s2 = label_instances(insts, out, config(server))
-    assert len(server.requests) == n and s2.refused_before == 1 and s2.remaining == 1
+    assert len(server.requests) == n and s2.refused_before == 1 and s2.remaining == 0
     # ... unless asked to
     s3 = label_instances(insts, out, config(server, retry_refused=True))
     assert len(server.requests) == n + 1 and s3.refused == 1
@@ -845,3 +845,18 @@ def test_transformers_serve_kill_and_restart_labels_each_item_once(hf_serve, tmp
     recs = records(out)  # every line parses
     assert Counter(r["id"] for r in recs if not r["error"]) == Counter({i.id: 1 for i in insts})
     assert f"already done {len(first)}" in stderr and "remaining 0 of 10" in stderr
+
+
+def test_study_references_warn_about_cut_teacher_labels(server, api_key, tmp_path, caplog):
+    import logging
+
+    from cec_distill.pipeline import _references
+
+    insts = make_instances(3)
+    data = write_instances(insts, tmp_path / "test.jsonl")
+    out = tmp_path / "labels.jsonl"
+    label_instances(insts, out, config(server, max_tokens=6))
+    with caplog.at_level(logging.WARNING, logger="cec_distill.pipeline"):
+        refs = _references({"test": data}, out)
+    assert len(refs) == 3 and all(len(r[0].split()) == 6 for r in refs.values())
+    assert "3 teacher references were cut by the token limit" in caplog.text
