@@ -191,6 +191,8 @@ class TrainConfig:
         labels_file: Teacher labels JSONL (``id``, ``explanation``); when absent the target is
             the instance's human explanation number ``reference_index``.
         reference_index: Which of ``instance.explanations`` is the target without labels_file.
+        truncated_labels: Teacher labels cut by the token limit (``finish_reason: "length"``):
+            ``keep`` (with a warning), ``drop`` or ``error``.
         epochs: Passes over the training set.
         max_steps: Stop after this many optimizer steps (overrides epochs when set).
         learning_rate: Peak learning rate (paper 2e-5; LoRA practice is nearer 2e-4).
@@ -230,6 +232,7 @@ class TrainConfig:
     validation_file: str | None = None
     labels_file: str | None = None
     reference_index: int = 0
+    truncated_labels: str = "keep"
     epochs: int = 10
     max_steps: int | None = None
     learning_rate: float = 2e-5
@@ -279,6 +282,10 @@ class TrainConfig:
             raise ConfigError(f"semantic_weight must be >= 0, got {self.semantic_weight!r}")
         if self.reference_index < 0:
             raise ConfigError(f"reference_index must be >= 0, got {self.reference_index!r}")
+        if self.truncated_labels not in ("keep", "drop", "error"):
+            raise ConfigError(
+                f"truncated_labels must be keep, drop or error, got {self.truncated_labels!r}"
+            )
         _check_model(self.model, self.quantization, self.lora)
 
 

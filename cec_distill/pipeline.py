@@ -186,13 +186,16 @@ def _stage_label(r: _Run, files: dict[str, Path]) -> Path:
 
 def _references(files: dict[str, Path], labels: Path | None) -> dict[str, list[str]]:
     """Item id -> reference explanations (the teacher's when labelled, else the human ones)."""
-    from cec_distill.data import read_instances
-    from cec_distill.store import JsonlStore
+    from cec_distill.data import read_instances, read_teacher_labels
 
     teacher = {}
     if labels is not None:
-        teacher = {k: v["explanation"] for k, v in JsonlStore.open(labels, mode="r").latest().items()
-                   if v.get("explanation") and not v.get("error")}  # fmt: skip
+        got = read_teacher_labels(labels)
+        teacher = got.explanations
+        if got.truncated:  # a cut reference lowers every score against it: say so
+            log.warning("%d teacher references were cut by the token limit "
+                        "(finish_reason length); relabel with a larger max_tokens",
+                        len(got.truncated))  # fmt: skip
     refs = {}
     for p in files.values():
         for x in read_instances(p):

@@ -93,20 +93,32 @@ class TrainResult:
 # data
 # --------------------------------------------------------------------------------------------
 def targets_for(
-    instances: Sequence[Instance], labels_file: str | None, reference_index: int = 0
+    instances: Sequence[Instance],
+    labels_file: str | None,
+    reference_index: int = 0,
+    truncated: str = "keep",
 ) -> dict[str, str]:
     """The target explanation of each instance: the teacher's label, else a human explanation.
 
-    Instances without a target are left out (and counted in the log).
+    Instances without a target are left out (and counted in the log). Teacher labels cut by the
+    token limit are kept with a warning, dropped or refused, as ``truncated`` says
+    (:func:`cec_distill.data.read_teacher_labels`).
     """
     teacher: dict[str, str] = {}
     if labels_file:
-        from cec_distill.store import JsonlStore
+        from cec_distill.data import read_teacher_labels
 
-        for id_, rec in JsonlStore.open(labels_file, mode="r").latest().items():
-            expl = rec.get("explanation")
-            if not rec.get("error") and isinstance(expl, str) and expl.strip():
-                teacher[id_] = expl.strip()
+        labels = read_teacher_labels(
+            labels_file, truncated=truncated, ids=[x.id for x in instances]
+        )
+        teacher = labels.explanations
+        if labels.truncated:
+            log.warning(
+                "%d of %d teacher labels were cut by the token limit (finish_reason length): %s",
+                len(labels.truncated),
+                len(teacher) + len(labels.dropped),
+                "dropped" if labels.dropped else "kept (truncated_labels: drop leaves them out)",
+            )
     out = {}
     for inst in instances:
         if inst.id in teacher:
@@ -393,7 +405,9 @@ def train(
     model = get_peft_model(model, lora)
 
     # --- data
-    train_targets = targets_for(train_inst, cfg.labels_file, cfg.reference_index)
+    train_targets = targets_for(
+        train_inst, cfg.labels_file, cfg.reference_index, cfg.truncated_labels
+    )
     examples, texts, dropped, truncated = build_examples(
         train_inst, train_targets, tokenizer, cfg, chat, max_length
     )
@@ -401,7 +415,11 @@ def train(
         raise ValueError(
             f"train_file {cfg.train_file}: no usable training example (targets, max_length?)"
         )
-    val_targets = targets_for(val_inst, cfg.labels_file, cfg.reference_index) if val_inst else {}
+    val_targets = (
+        targets_for(val_inst, cfg.labels_file, cfg.reference_index, cfg.truncated_labels)
+        if val_inst
+        else {}
+    )
     val_refs = {  # CEC references: every human explanation, or the teacher's
         x.id: list(x.explanations)
         if x.explanations and not cfg.labels_file
