@@ -12,6 +12,7 @@ import math
 import os
 import threading
 import warnings
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Literal, overload
 
@@ -385,31 +386,54 @@ class CEC:
 # --------------------------------------------------------------------------------------------
 # functional entry point with a cached scorer per option set
 # --------------------------------------------------------------------------------------------
-_SCORERS: dict[tuple[Any, ...], CEC] = {}
+_MAX_SCORERS = 8  # a handful of models at most, least recently used out
+_SCORERS: OrderedDict[tuple[Any, ...], CEC] = OrderedDict()
 _LOCK = threading.Lock()
+
+
+class _Same:
+    """Key part for an object compared by identity (a callable, an encoder, a cache).
+
+    It holds the object, so the object cannot be freed and its ``id()`` reused by another one
+    while the cached scorer lives (an ``id()`` alone could hand a new function the scorer, and
+    the vectors, of an old one).
+    """
+
+    __slots__ = ("obj",)
+
+    def __init__(self, obj: Any):
+        self.obj = obj
+
+    def __hash__(self) -> int:
+        return id(self.obj)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Same) and other.obj is self.obj
 
 
 def _option_key(options: dict[str, Any]) -> tuple[Any, ...]:
     def freeze(v: Any) -> Any:
         if isinstance(v, (str, int, float, bool, type(None))):
-            return v
+            return (type(v).__name__, v)  # True and 1 are different options
         if isinstance(v, (torch.device, os.PathLike)):
-            return str(v)
-        return ("id", id(v))  # callables and encoders: by identity
+            return ("str", str(v))
+        return _Same(v)  # callables, encoders, caches: by identity, held alive
 
-    return tuple(sorted((k, freeze(v)) for k, v in options.items()))
+    return tuple(sorted(((k, freeze(v)) for k, v in options.items()), key=lambda kv: kv[0]))
 
 
 def get_scorer(**options: Any) -> CEC:
-    """The cached :class:`CEC` for these options (built on first request)."""
+    """The cached :class:`CEC` for these options (built on first request; at most 8 kept)."""
     key = _option_key(options)
     with _LOCK:
         scorer = _SCORERS.get(key)
-        if scorer is None:
-            scorer = CEC(**options)
-            if len(_SCORERS) >= 8:  # keep a handful of models at most
-                _SCORERS.pop(next(iter(_SCORERS)))
-            _SCORERS[key] = scorer
+        if scorer is not None:
+            _SCORERS.move_to_end(key)
+            return scorer
+        scorer = CEC(**options)
+        _SCORERS[key] = scorer
+        while len(_SCORERS) > _MAX_SCORERS:
+            _SCORERS.popitem(last=False)
         return scorer
 
 
