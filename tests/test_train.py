@@ -103,7 +103,10 @@ def test_presets_carry_the_paper_hyperparameters(preset, name, max_length):
         ({"format": {"order": "answer_first", "label_in_prompt": True}}, "answer_first"),
         ({"preset": "gpt-5"}, "unknown preset"),
         # semantic-only with the label in the prompt: only EOS would be left in the cross-entropy
-        ({"rationale_loss": "semantic"}, "only the end-of-sequence token.*format.order: answer_first"),
+        (
+            {"rationale_loss": "semantic"},
+            "only the end-of-sequence token.*format.order: answer_first",
+        ),
         (
             {"rationale_loss": "semantic", "format": {"label_in_prompt": True}},
             "rationale_loss: semantic.*answer_first",
@@ -117,10 +120,14 @@ def test_bad_config_raises_naming_the_key(bad, match):
 
 def test_semantic_loss_is_accepted_where_cross_entropy_still_has_tokens():
     base = {"preset": "tinyllama-1.1b", "train_file": "t", "output_dir": "o"}
-    pst = load_train_config({**base, "rationale_loss": "semantic", "format": {"order": "answer_first"}})
+    pst = load_train_config(
+        {**base, "rationale_loss": "semantic", "format": {"order": "answer_first"}}
+    )
     assert pst.rationale_loss == "semantic" and pst.format.order == "answer_first"
     # rationale first without the label: the answer line after the rationale is learned by CE
-    late = load_train_config({**base, "rationale_loss": "semantic", "format": {"label_in_prompt": False}})
+    late = load_train_config(
+        {**base, "rationale_loss": "semantic", "format": {"label_in_prompt": False}}
+    )
     assert late.format.label_in_prompt is False
     both = load_train_config({**base, "rationale_loss": "both"})
     assert both.format.label_in_prompt is True
@@ -208,7 +215,13 @@ def test_checkpoint_files_are_fsynced_before_the_rename_and_the_folder_after(tmp
     assert dst == os.path.realpath(final) and Path(tmp).name.startswith(".tmp-")
     synced_before = {e[1] for e in events[:rename]}
     names = sorted(p.name for p in final.iterdir())
-    assert names == ["optimizer.pt", "rng.pt", "scheduler.pt", "state.json", "trainable.safetensors"]
+    assert names == [
+        "optimizer.pt",
+        "rng.pt",
+        "scheduler.pt",
+        "state.json",
+        "trainable.safetensors",
+    ]
     assert {os.path.join(tmp, n) for n in names} | {tmp} <= synced_before
     assert ("fsync", os.path.realpath(tmp_path / "checkpoints")) in events[rename + 1 :]
     assert train_mod._load_checkpoint(final, model, None, opt, sched) == {"step": 7}
