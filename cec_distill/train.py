@@ -433,7 +433,7 @@ def train(
     train_inst = load_instances(cfg.train_file)
     val_inst = load_instances(cfg.validation_file) if cfg.validation_file else []
     tokenizer = load_tokenizer(cfg.model)
-    model, used_4bit = load_base_model(cfg.model, cfg.quantization, device)
+    model, used_4bit = load_base_model(cfg.model, cfg.quantization, device, training=True)
     chat = use_chat_template(tokenizer, cfg.model.chat_template)
     max_length = cfg.max_length or _model_max_length(model, tokenizer)
 
