@@ -213,7 +213,9 @@ class TrainConfig:
         logging_steps: Log the training loss every N steps.
         rationale_loss: ``token`` (cross-entropy on every target token), ``semantic`` (cosine
             distance in sentence-embedding space on the rationale, cross-entropy on the rest of
-            the target), ``both`` (cross-entropy on all + weighted semantic).
+            the target; refused with the default format, where the rest is only the EOS token:
+            use ``format.order: answer_first`` or ``both``), ``both`` (cross-entropy on all +
+            weighted semantic).
         semantic_weight: Weight of the semantic loss.
         semantic_encoder: Sentence encoder of the targets (``None``: CEC's default encoder).
         projection_hidden: Hidden width of the projection head (0: one linear map).
@@ -277,6 +279,19 @@ class TrainConfig:
         if self.rationale_loss not in RATIONALE_LOSSES:
             raise ConfigError(
                 f"rationale_loss must be one of {RATIONALE_LOSSES}, got {self.rationale_loss!r}"
+            )
+        if (
+            self.rationale_loss == "semantic"
+            and self.format.order == "rationale_first"
+            and self.format.label_in_prompt
+        ):
+            raise ConfigError(
+                "rationale_loss: semantic with format.order: rationale_first and the label in the "
+                "prompt (the default format) leaves only the end-of-sequence token in the "
+                "cross-entropy, so the student is never taught to write explanations; use "
+                "format.order: answer_first (Post-Semantic-Thinking: the answer is learned by "
+                "cross-entropy, the rationale in embedding space), or rationale_loss: both "
+                "(cross-entropy on every target token plus the semantic loss)"
             )
         if self.semantic_weight < 0:
             raise ConfigError(f"semantic_weight must be >= 0, got {self.semantic_weight!r}")
