@@ -58,7 +58,9 @@ def _as_list(value: Any, name: str) -> list[Any]:
 
 def _check_text(value: Any, where: str) -> Text:
     if not isinstance(value, (str, Segmented)):
-        raise TypeError(f"{where} must be a str, got {type(value).__name__}: {value!r:.60}")
+        raise TypeError(
+            f"{where} must be a str (or cec.Segmented), got {type(value).__name__}: {value!r:.60}"
+        )
     return value
 
 

@@ -261,15 +261,15 @@ def _code_digest(fn: Any) -> str:
     Python version, so the digest does too; a :class:`Splitter` with a name is stable.
     """
     if isinstance(fn, functools.partial):
-        args = tuple(repr(v) for v in (*fn.args, *fn.keywords.items()))
+        args = tuple(_stable_repr(v) for v in (*fn.args, *sorted(fn.keywords.items())))
         return _digest((_callable_name(fn.func), _code_digest(fn.func), args))
     func = getattr(fn, "__func__", fn)  # bound methods
     code = getattr(func, "__code__", None)
     if code is None:
         # a C method of a pattern or a string, e.g. re.compile(...).split
         owner = getattr(fn, "__self__", None)
-        if isinstance(owner, (re.Pattern, *_SIMPLE)):
-            return _digest(repr(owner))
+        if owner is not None and isinstance(owner, (re.Pattern, *_SIMPLE)):
+            return _digest(_stable_repr(owner))
         call = type(fn).__call__ if callable(fn) else None  # instances of a class with __call__
         func = getattr(call, "__func__", call)
         code = getattr(func, "__code__", None)
@@ -277,18 +277,35 @@ def _code_digest(fn: Any) -> str:
         return ""
 
     def parts(c: Any) -> tuple[Any, ...]:
-        consts = tuple(parts(k) if hasattr(k, "co_code") else repr(k) for k in c.co_consts)
+        consts = tuple(parts(k) if hasattr(k, "co_code") else _stable_repr(k) for k in c.co_consts)
         return (c.co_code.hex(), c.co_names, consts)
 
-    simple = tuple(
-        repr(v) for v in (getattr(func, "__defaults__", None) or ()) if isinstance(v, _SIMPLE)
-    )
-    cells = tuple(
-        repr(c.cell_contents)
-        for c in (getattr(func, "__closure__", None) or ())
-        if isinstance(getattr(c, "cell_contents", None), _SIMPLE)
-    )
-    return _digest((parts(code), simple, cells))
+    defaults = tuple(_stable_repr(v) for v in getattr(func, "__defaults__", None) or ())
+    cells = []
+    for cell in getattr(func, "__closure__", None) or ():
+        try:
+            cells.append(_stable_repr(cell.cell_contents))
+        except ValueError:  # an empty cell
+            cells.append(None)
+    if hasattr(fn, "__func__"):  # a bound method: its object's attributes
+        holder = getattr(fn, "__self__", None)
+    else:  # an instance of a class with __call__ (func is then that method), or a function
+        holder = fn if func is not fn else None
+    state = dict(getattr(holder, "__dict__", {})) if holder is not None else {}
+    attrs = tuple((k, _stable_repr(v)) for k, v in sorted(state.items()))
+    return _digest((parts(code), defaults, tuple(cells), attrs))
+
+
+def _stable_repr(value: Any) -> str | None:
+    """``repr`` of plain values that is the same in every process; ``None`` for other objects
+    (their ``repr`` may hold a memory address)."""
+    if isinstance(value, (frozenset, set)):
+        return "{" + ",".join(sorted(str(_stable_repr(v)) for v in value)) + "}"
+    if isinstance(value, (tuple, list)):
+        return "(" + ",".join(str(_stable_repr(v)) for v in value) + ")"
+    if isinstance(value, (re.Pattern, *_SIMPLE)):
+        return repr(value)
+    return None
 
 
 def _digest(value: Any) -> str:
@@ -339,7 +356,7 @@ class Splitter:
     blocks: bool
     builtin: bool
 
-    def __init__(self, name: str, *args: Any, blocks: bool = False, _builtin: bool = False):
+    def __init__(self, name: str, *args: Any, blocks: bool = False):
         if len(args) == 1:
             version, engine = "", args[0]
         elif len(args) == 2:
@@ -364,7 +381,7 @@ class Splitter:
             ("version", version),
             ("engine", engine),
             ("blocks", blocks),
-            ("builtin", bool(_builtin)),
+            ("builtin", False),
         ):
             object.__setattr__(self, key, value)
 
@@ -404,7 +421,9 @@ class Splitter:
 def _builtin(
     name: str, version: str, engine: Callable[[str], list[str]], blocks: bool = True
 ) -> Splitter:
-    return Splitter(name, version, engine, blocks=blocks, _builtin=True)
+    splitter = Splitter(name, version, engine, blocks=blocks)
+    object.__setattr__(splitter, "builtin", True)  # one of cec's named splitters
+    return splitter
 
 
 @dataclass(frozen=True, init=False)

@@ -368,6 +368,24 @@ def test_callable_labels_tell_callables_apart_and_user_names_show():
     assert lam1.label != lam2.label and ".<lambda>#" in lam1.label
     patterns = {get_splitter(re.compile(p).split).label for p in (r"\n", r"\. ")}
     assert len(patterns) == 2
+
+    class Steps:
+        def __init__(self, sep: str):
+            self.sep = sep
+
+        def __call__(self, text: str) -> list[str]:
+            return text.split(self.sep)
+
+        def split(self, text: str) -> list[str]:
+            return text.split(self.sep)
+
+    def make(sep: str):
+        return lambda text: text.split(sep)
+
+    for build in (Steps, lambda sep: Steps(sep).split, make):
+        labels = {get_splitter(build(sep)).label for sep in ("\n", "|")}
+        assert len(labels) == 2, labels  # same code, different separators
+    assert get_splitter(Steps("\n")).label == get_splitter(Steps("\n")).label
     assert Splitter("my-steps-v1", first).label == "callable:my-steps-v1"
     assert Splitter("my-steps", "2", first).label == "callable:my-steps-2"
     blocky = Splitter("my-steps", first, blocks=True)
