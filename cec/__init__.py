@@ -23,6 +23,7 @@ from cec._version import __version__
 # public name -> module that defines it
 _EXPORTS: dict[str, str] = {
     "score": "cec.scorer",
+    "score_segmented": "cec.scorer",
     "CEC": "cec.scorer",
     "EmptyTextWarning": "cec.scorer",
     "CECResult": "cec.result",
@@ -34,6 +35,8 @@ _EXPORTS: dict[str, str] = {
     "TruncationWarning": "cec.encode",
     "available_splitters": "cec.segment",
     "get_splitter": "cec.segment",
+    "Splitter": "cec.segment",
+    "Segmented": "cec.segment",
     "Alignment": "cec.align",
     "CECMetric": "cec.metric",
 }
@@ -41,6 +44,7 @@ _EXPORTS: dict[str, str] = {
 __all__ = [
     "__version__",
     "score",
+    "score_segmented",
     "CEC",
     "EmptyTextWarning",
     "CECResult",
@@ -52,6 +56,8 @@ __all__ = [
     "TruncationWarning",
     "available_splitters",
     "get_splitter",
+    "Splitter",
+    "Segmented",
     "Alignment",
     "CECMetric",
 ]
@@ -76,6 +82,6 @@ if TYPE_CHECKING:  # static type checkers and IDEs see the real names
     from cec.encode import DEFAULT_MODEL, CallableEncoder, Encoder, TruncationWarning
     from cec.metric import CECMetric
     from cec.result import CECResult, PairScore
-    from cec.scorer import CEC, EmptyTextWarning, score
-    from cec.segment import available_splitters, get_splitter
+    from cec.scorer import CEC, EmptyTextWarning, score, score_segmented
+    from cec.segment import Segmented, Splitter, available_splitters, get_splitter
     from cec.signature import Signature

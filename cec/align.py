@@ -222,7 +222,7 @@ def align(
         for s in sents:
             unique.setdefault(s, len(unique))
     emb = scorer.encode(list(unique)).double().cpu().numpy() if unique else np.zeros((0, 1))
-    signature = scorer.signature.with_(nrefs=_nrefs_label(refs))
+    signature = scorer.signature_for(gens, refs).with_(nrefs=_nrefs_label(refs))
     # the matrix and scores here are plain Eq. 2: drop the direction-aware marker, if any
     signature = signature.with_(extra=tuple(kv for kv in signature.extra if kv[0] != "dir"))
 

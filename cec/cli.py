@@ -100,7 +100,8 @@ SplitterOpt = Annotated[
         "--splitter",
         help="Sentence splitter: "
         + ", ".join(available_splitters())
-        + f" (default {DEFAULT_SPLITTER}); see docs/segmentation.md.",
+        + f" (default {DEFAULT_SPLITTER}); lines: one sentence per line, for pre-split steps;"
+        " see docs/segmentation.md.",
         rich_help_panel="Scorer",
     ),
 ]

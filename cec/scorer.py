@@ -23,15 +23,16 @@ from cec._version import __version__
 from cec.cache import EmbeddingCache, MemoryCache, encode_cached, resolve_cache
 from cec.encode import Encoder, resolve_encoder
 from cec.result import CECResult, PairScore
-from cec.segment import Splitter, get_splitter
+from cec.segment import Segmented, Splitter, _check_sentences, get_splitter
 from cec.signature import Signature
 from cec.similarity import DEFAULT_MAX_BYTES, pair_scores
 
-__all__ = ["CEC", "score", "EmptyTextWarning", "EMPTY_POLICIES"]
+__all__ = ["CEC", "score", "score_segmented", "EmptyTextWarning", "EMPTY_POLICIES"]
 
 EMPTY_POLICIES = ("zero", "nan", "error")
 EmptyPolicy = Literal["zero", "nan", "error"]
-References = str | Sequence[str]
+Text = str | Segmented
+References = Text | Sequence[Text]
 
 
 class EmptyTextWarning(UserWarning):
@@ -56,14 +57,16 @@ def _as_list(value: Any, name: str) -> list[Any]:
         ) from None
 
 
-def _check_text(value: Any, where: str) -> str:
-    if not isinstance(value, str):
-        raise TypeError(f"{where} must be a str, got {type(value).__name__}: {value!r:.60}")
+def _check_text(value: Any, where: str) -> Text:
+    if not isinstance(value, (str, Segmented)):
+        raise TypeError(
+            f"{where} must be a str (or cec.Segmented), got {type(value).__name__}: {value!r:.60}"
+        )
     return value
 
 
-def _check_refs(value: Any, where: str) -> list[str]:
-    if isinstance(value, str):
+def _check_refs(value: Any, where: str) -> list[Text]:
+    if isinstance(value, (str, Segmented)):
         return [value]
     refs = _as_list(value, where)
     if not refs:
@@ -71,23 +74,24 @@ def _check_refs(value: Any, where: str) -> list[str]:
     return [_check_text(r, f"{where}[{k}]") for k, r in enumerate(refs)]
 
 
-def validate_pairs(generated: Any, reference: Any) -> tuple[list[str], list[list[str]], bool]:
+def validate_pairs(generated: Any, reference: Any) -> tuple[list[Text], list[list[Text]], bool]:
     """Check the two inputs; return generated texts, references per item, and whether single.
 
     A single pair is ``(str, str)`` or ``(str, list[str])`` (several references for one text).
     Otherwise both are sequences of the same length, each reference item a string or a list of
-    strings.
+    strings. Wherever a text goes, a :class:`~cec.segment.Segmented` (a text given as its
+    sentences) may go instead.
 
     Raises:
         TypeError: None, a non-string text, or a string paired with a sequence of texts.
         ValueError: Different lengths, or an empty list of references for an item.
     """
-    if isinstance(generated, str):
+    if isinstance(generated, (str, Segmented)):
         if reference is None:
             raise TypeError("reference must be a string or a list of strings, got None")
         return [generated], [_check_refs(reference, "reference")], True
     gens = _as_list(generated, "generated")
-    if isinstance(reference, str):
+    if isinstance(reference, (str, Segmented)):
         raise TypeError(
             "reference is a single string but generated is a sequence; pass one reference per "
             "generated text (a list of the same length)"
@@ -99,6 +103,52 @@ def validate_pairs(generated: Any, reference: Any) -> tuple[list[str], list[list
         )
     gens = [_check_text(g, f"generated[{i}]") for i, g in enumerate(gens)]
     return gens, [_check_refs(r, f"reference[{i}]") for i, r in enumerate(refs)], False
+
+
+def validate_segmented(
+    generated: Any, reference: Any
+) -> tuple[list[Segmented], list[list[Segmented]]]:
+    """Check pre-split input: one list of sentences per generated text; per item, one list of
+    sentences (one reference) or a list of such lists (several references).
+
+    Raises:
+        TypeError: None, a string where a list of sentences belongs, a non-string sentence, or
+            a reference item that mixes sentences and lists.
+        ValueError: Different lengths, or an empty list of references for an item.
+    """
+    if isinstance(generated, (str, Segmented)) or isinstance(reference, (str, Segmented)):
+        raise TypeError(
+            "score_segmented takes one list of sentences per item for both generated and "
+            "reference, e.g. score_segmented([gen_sentences], [ref_sentences]); for one pair of "
+            "Segmented texts use cec.score"
+        )
+    gens = _as_list(generated, "generated")
+    refs = _as_list(reference, "reference")
+    if len(gens) != len(refs):
+        raise ValueError(
+            f"generated has {len(gens)} items but reference has {len(refs)}; they must match"
+        )
+    out_g = [Segmented(g, where=f"generated[{i}]") for i, g in enumerate(gens)]
+    out_r: list[list[Segmented]] = []
+    for i, item in enumerate(refs):
+        where = f"reference[{i}]"
+        if isinstance(item, Segmented):
+            out_r.append([item])
+            continue
+        if isinstance(item, (str, bytes)) or item is None:
+            _check_sentences(item, where)  # raises the TypeError
+        parts = _as_list(item, where)
+        nested = [not isinstance(p, str) for p in parts]
+        if not any(nested):  # a list of sentences (an empty list: one reference, no sentences)
+            out_r.append([Segmented(parts, where=where)])
+        elif all(nested):  # several references, each a list of sentences
+            out_r.append([Segmented(p, where=f"{where}[{k}]") for k, p in enumerate(parts)])
+        else:
+            raise TypeError(
+                f"{where} mixes sentences (str) and lists; give one list of sentences (one "
+                "reference) or a list of lists of sentences (several references)"
+            )
+    return out_g, out_r
 
 
 # --------------------------------------------------------------------------------------------
@@ -182,9 +232,10 @@ class CEC:
     def device(self) -> torch.device:
         return self.encoder.device
 
-    def segment(self, text: str) -> list[str]:
-        """Sentences of one text, as this scorer splits them."""
-        return self.splitter(_check_text(text, "text"))
+    def segment(self, text: Text) -> list[str]:
+        """Sentences of one text, as this scorer splits them (a ``Segmented``'s own sentences)."""
+        text = _check_text(text, "text")
+        return list(text.sentences) if isinstance(text, Segmented) else self.splitter(text)
 
     def encode(self, sentences: Sequence[str]) -> torch.Tensor:
         """Unit-norm embeddings ``[n, d]`` of sentences, on the scorer's device."""
@@ -203,6 +254,17 @@ class CEC:
             truncation=str(self.encoder.truncation or ""),
         )
         return sig.with_extra("dir", "yes") if self.directional else sig
+
+    def signature_for(self, gens: Sequence[Text], refs: Sequence[Sequence[Text]]) -> Signature:
+        """:attr:`signature` for these texts: ``seg:presplit`` when every text came as a
+        :class:`~cec.segment.Segmented` (no splitter ran), ``presplit+<splitter>`` when some
+        did."""
+        texts = itertools.chain(gens, itertools.chain.from_iterable(refs))
+        kinds = {isinstance(t, Segmented) for t in texts}
+        if True not in kinds:
+            return self.signature
+        label = "presplit" if kinds == {True} else f"presplit+{self.splitter.label}"
+        return self.signature.with_(splitter=label)
 
     # -- scoring -------------------------------------------------------------------------------
     @overload
@@ -230,6 +292,15 @@ class CEC:
         return float(result.sym[0]) if single else result
 
     __call__ = score
+
+    def score_segmented(self, generated: Any, reference: Any) -> CECResult:
+        """Score texts that are already split into sentences; no splitter runs.
+
+        The same as :meth:`score` with every text wrapped in :class:`~cec.segment.Segmented`
+        (see :func:`score_segmented` for the input shapes).
+        """
+        gens, refs = validate_segmented(generated, reference)
+        return self._score_lists(gens, refs)
 
     def align(self, generated: Any, reference: Any, *, threshold: float = 0.5) -> Any:
         """Sentence-level detail of the score: see :func:`cec.align.align`.
@@ -288,19 +359,19 @@ class CEC:
             yield from self._score_lists(gens, refs, cache=cache)
 
     def _score_lists(
-        self, gens: list[str], refs: list[list[str]], *, cache: EmbeddingCache | None = None
+        self, gens: list[Text], refs: list[list[Text]], *, cache: EmbeddingCache | None = None
     ) -> CECResult:
         n_items = len(gens)
         # 1. segment every distinct text once; 2. number every distinct sentence once
         sentence_id: dict[str, int] = {}
-        text_index: dict[str, int] = {}
+        text_index: dict[Text, int] = {}
         flat: list[int] = []
         lengths: list[int] = []
 
-        def set_of(text: str) -> int:
+        def set_of(text: Text) -> int:
             k = text_index.get(text)
             if k is None:
-                sents = self.splitter(text)
+                sents = self.segment(text)
                 flat.extend(sentence_id.setdefault(s, len(sentence_id)) for s in sents)
                 lengths.append(len(sents))
                 k = text_index[text] = len(lengths) - 1
@@ -372,7 +443,7 @@ class CEC:
         nrefs = str(distinct.pop()) if len(distinct) == 1 else ("var" if distinct else "1")
         return CECResult(
             forward=forward, backward=backward, sym=sym, empty=empty_items,
-            best_ref=best_ref, signature=self.signature.with_(nrefs=nrefs),
+            best_ref=best_ref, signature=self.signature_for(gens, refs).with_(nrefs=nrefs),
             details=[pair_links[c] for c in chosen.tolist()] if self.directional else None,
         )
 
@@ -470,3 +541,36 @@ def score(generated: Any, reference: Any, **options: Any) -> float | CECResult:
     gens, refs, single = validate_pairs(generated, reference)  # before anything loads
     result = get_scorer(**options)._score_lists(gens, refs)
     return float(result.sym[0]) if single else result
+
+
+def score_segmented(generated: Any, reference: Any, **options: Any) -> CECResult:
+    """CEC (Eq. 2) of texts that are already split into sentences: no splitter runs.
+
+    For reasoning chains and explanations that arrive one step per item: the steps are the
+    sentences, used as given (empty and whitespace-only ones dropped, nothing else changed).
+    Scores equal :func:`score` with every text wrapped in :class:`~cec.segment.Segmented`; the
+    signature says ``seg:presplit``.
+
+    Args:
+        generated: One list of sentences per generated text.
+        reference: One entry per generated text: a list of sentences (one reference), or a list
+            of lists of sentences (several references; the best is kept, as in :func:`score`).
+            An empty list is one reference with no sentences (the ``empty=`` policy applies).
+        **options: As :func:`score` (``splitter`` has no effect here).
+
+    Returns:
+        A :class:`~cec.result.CECResult`, one entry per item.
+
+    Raises:
+        TypeError: A string where a list of sentences belongs, a non-string sentence, None.
+        ValueError: Different lengths; an empty pair under ``empty="error"``.
+
+    Examples:
+        >>> import cec
+        >>> res = cec.score_segmented([["Ana has 4 red marbles", "so she has 8 blue ones"]],
+        ...                           [["so she has 8 blue ones", "Ana has 4 red marbles"]])
+        >>> round(res.mean, 4), str(res.signature).split("|")[2]
+        (1.0, 'seg:presplit')
+    """
+    gens, refs = validate_segmented(generated, reference)  # before anything loads
+    return get_scorer(**options)._score_lists(gens, refs)
