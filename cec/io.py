@@ -337,6 +337,11 @@ class DeferredOutput:
         self._stream: IO[str] | None = None
 
     @property
+    def committed(self) -> bool:
+        """Whether the output has gone through to the target."""
+        return self._held is None
+
+    @property
     def to_stdout(self) -> bool:
         return self.path is None or str(self.path) == "-"
 
@@ -451,7 +456,11 @@ class ItemWriter:
             )
         elif self.fmt in ("jsonl", "json"):
             row = {
-                **({"input": self.source} if self.source is not None and self.fmt == "jsonl" else {}),
+                **(
+                    {"input": self.source}
+                    if self.source is not None and self.fmt == "jsonl"
+                    else {}
+                ),
                 "id": ident,
                 "forward": _num(forward),
                 "backward": _num(backward),

@@ -235,9 +235,7 @@ def compute_baseline(
         if not isinstance(t, str):
             raise TypeError(f"texts[{k}] must be a str, got {type(t).__name__}")
     perm = unrelated_pairs(len(texts), seed)
-    raw = CEC(
-        scorer.encoder, splitter=scorer.splitter, empty="nan", max_memory=scorer.max_memory
-    )
+    raw = CEC(scorer.encoder, splitter=scorer.splitter, empty="nan", max_memory=scorer.max_memory)
     result = raw.score(texts, [texts[j] for j in perm.tolist()])
     keep = ~np.isnan(result.sym)
     if not keep.any():
