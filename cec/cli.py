@@ -22,6 +22,7 @@ import json
 import math
 import os
 import sys
+import time
 import warnings
 from collections import deque
 from collections.abc import Iterator
@@ -536,10 +537,14 @@ def score_command(
         directional=directional or None,
         rescale=baseline if baseline is not None else (True if rescale else None),
     )
-    if not quiet and sys.stderr.isatty():
-        sys.stderr.write(f"cec: loading model {model or 'all-MiniLM-L6-v2'} ...\n")
+    show_steps = not quiet and sys.stderr.isatty()
+    if show_steps:  # loading is its own step; the bar starts once the model is ready
+        sys.stderr.write(f"cec: loading model {model or 'all-MiniLM-L6-v2'} ... ")
         sys.stderr.flush()
+    t0 = time.perf_counter()
     scorer = build_scorer(options, load=True)
+    if show_steps:
+        sys.stderr.write(f"ready ({time.perf_counter() - t0:.1f} s)\n")
     base_signature = scorer.signature
 
     # 2. score lazily; the output is held back until the first rows scored without error
