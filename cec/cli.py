@@ -18,6 +18,7 @@ Example (shell)::
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import math
 import os
@@ -515,9 +516,14 @@ def score_command(
 
     # 1. a validating pass over files before the model loads (counts items for the progress bar)
     totals: list[int | None] = []
+    streams: dict[int, Iterator[Record]] = {}
     id_width = 12
-    for src in sources:
+    for k, src in enumerate(sources):
         if src is not None and str(src) == "-":
+            # stdin is read once: its first chunk is read (and checked) before the model loads
+            stream = records(src)
+            head = list(itertools.islice(stream, chunk_size))
+            streams[k] = itertools.chain(head, stream)
             totals.append(None)
             continue
         count = 0
@@ -558,7 +564,7 @@ def score_command(
             label = str(src) if src is not None else str(pred)
             summary = _score_one(
                 scorer,
-                records(src),
+                streams[k] if k in streams else records(src),
                 totals[k],
                 out,
                 out_fmt,
