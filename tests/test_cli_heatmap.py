@@ -28,9 +28,7 @@ def _alignment(n: int, m: int, *, extras: dict | None = None, first: str = LONG)
     gen = tuple([first] + [f"Generated sentence {i} about topic {i % 3}." for i in range(1, n)])
     ref = tuple(f"Reference sentence {j} ends with the word omega{j}." for j in range(m))
     fwd, bwd = float(sim.max(1).mean()), float(sim.max(0).mean())
-    return Alignment(
-        gen, ref, sim, 0.5, fwd, bwd, (fwd + bwd) / 2, False, 0, SIG, extras or {}
-    )
+    return Alignment(gen, ref, sim, 0.5, fwd, bwd, (fwd + bwd) / 2, False, 0, SIG, extras or {})
 
 
 def _svg_text(path) -> str:
