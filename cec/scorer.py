@@ -452,7 +452,8 @@ def score(generated: Any, reference: Any, **options: Any) -> float | CECResult:
         reference: A text, a list of references for one text, or one entry per generated text.
         **options: ``model``, ``device``, ``batch_size``, ``splitter``, ``empty``,
             ``max_memory``, ``allow_download``, ``directional`` (direction-aware CEC, see
-            :mod:`cec.directional`; default ``False``, Eq. 2), ``precision``, ``cache``.
+            :mod:`cec.directional`; default ``False``, Eq. 2), ``precision``, ``cache``,
+            ``rescale`` (opt-in baseline rescaling, see :mod:`cec.rescale`; default ``False``).
 
     Examples:
         >>> import cec
