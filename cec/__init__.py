@@ -9,8 +9,9 @@ Score how well generated explanations match reference explanations, sentence by 
 
 See :func:`cec.score`, :class:`cec.CEC` and :class:`cec.CECResult`.
 
-``import cec`` is cheap: the names below are imported from their modules on first use, so a
-command-line error or ``cec --help`` never waits for torch to load.
+``import cec`` is cheap: the names below, and the public submodules (``cec.metric``,
+``cec.align``, ``cec.ray``, ...), are imported on first use, so a command-line error or
+``cec --help`` never waits for torch to load.
 """
 
 from __future__ import annotations
@@ -63,8 +64,29 @@ __all__ = [
 ]
 assert set(__all__) == {"__version__", *_EXPORTS}
 
+# public submodules, reachable as ``cec.<name>`` after a plain ``import cec`` (loaded on first use)
+_SUBMODULES = (
+    "align",
+    "cache",
+    "causal",
+    "cli",
+    "directional",
+    "encode",
+    "io",
+    "metric",
+    "ray",
+    "rescale",
+    "result",
+    "scorer",
+    "segment",
+    "signature",
+    "similarity",
+)
+
 
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return import_module(f"cec.{name}")  # the import also binds it on the package
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'cec' has no attribute {name!r}")
@@ -74,7 +96,7 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+    return sorted(set(globals()) | set(__all__) | set(_SUBMODULES))
 
 
 if TYPE_CHECKING:  # static type checkers and IDEs see the real names

@@ -1,23 +1,29 @@
 """The ``cec`` console command: ``cec score`` files, ``cec explain`` one pair.
 
 Exit codes: 0 success; 2 usage error or bad input (missing or unreadable file, missing field,
-mismatched line counts, bad option value), with one line on stderr naming the file and line;
-1 an unexpected error; 130 interrupted. Set ``CEC_DEBUG=1`` to see tracebacks.
+mismatched line counts, bad option value, a model that is not there, an optional dependency
+that is not installed), with one line on stderr naming the file and line; 1 an unexpected error
+(a bug); 130 interrupted. Set ``CEC_DEBUG=1`` to see tracebacks. Nothing is written to the
+output before the input is known good: files are checked before the model loads, and rows are
+held back until the first chunk has scored.
 
 Example (shell)::
 
     cec score examples/pairs.jsonl
     cec score --pred preds.txt --ref refs.txt --format json -o scores.json
     cec explain "CO2 traps heat. Seas rise." "Seas rise because CO2 traps heat." --heatmap sim.png
+    cec baseline corpus.txt --model ./my-model -o my-baseline.json
 """
 
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import math
 import os
 import sys
+import time
 import warnings
 from collections import deque
 from collections.abc import Iterator
@@ -27,8 +33,21 @@ from typing import Annotated, Any
 
 import typer
 
-from cec.io import InputError, ItemWriter, Record, open_output, read_records, read_text_pairs
+from cec import _typer_help
+from cec._missing import missing_dependency
+from cec._version import __version__
+from cec.io import (
+    DeferredOutput,
+    InputError,
+    ItemWriter,
+    Record,
+    output_format_for,
+    read_records,
+    read_text_pairs,
+)
 from cec.segment import DEFAULT_SPLITTER, available_splitters
+
+_typer_help.tidy()
 
 __all__ = ["app", "main", "Summary", "EXIT_OK", "EXIT_UNEXPECTED", "EXIT_BAD_INPUT"]
 
@@ -43,8 +62,25 @@ app = typer.Typer(
 )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"cec {__version__}\n")
+        raise typer.Exit()
+
+
 @app.callback()
-def _cli() -> None:
+def _cli(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            "-V",
+            help="Print the version and exit.",
+            callback=_print_version,
+            is_eager=True,
+        ),
+    ] = False,
+) -> None:
     """Causal Explanation Coherence: score generated explanations against references."""
 
 
@@ -53,6 +89,7 @@ class OutputFormat(str, Enum):
     json = "json"
     jsonl = "jsonl"
     csv = "csv"
+    tsv = "tsv"
 
 
 class InputFormat(str, Enum):
@@ -75,8 +112,9 @@ ModelOpt = Annotated[
     typer.Option(
         "--model",
         "-m",
-        help="Sentence-transformers model path or cached name (default: embedded "
-        "all-MiniLM-L6-v2).",
+        help="Sentence-transformers model directory, or a Hugging Face name already in the "
+        "local cache (default: the embedded all-MiniLM-L6-v2). cec runs offline: see "
+        "--allow-download.",
         rich_help_panel="Scorer",
     ),
 ]
@@ -102,6 +140,32 @@ SplitterOpt = Annotated[
         + ", ".join(available_splitters())
         + f" (default {DEFAULT_SPLITTER}); lines: one sentence per line, for pre-split steps;"
         " see docs/segmentation.md.",
+        rich_help_panel="Scorer",
+    ),
+]
+AllowDownloadOpt = Annotated[
+    bool,
+    typer.Option(
+        "--allow-download",
+        help="Let a --model name that is not in the local Hugging Face cache be downloaded "
+        "(cec never uses the network otherwise).",
+        rich_help_panel="Scorer",
+    ),
+]
+RescaleOpt = Annotated[
+    bool,
+    typer.Option(
+        "--rescale",
+        help="Baseline rescaling (x - b) / (1 - b), off by default; uses the baseline shipped "
+        "for the default model, or --baseline. Recorded in the signature (docs/rescaling.md).",
+        rich_help_panel="Scorer",
+    ),
+]
+BaselineOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--baseline",
+        help="Baseline JSON made by `cec baseline` (implies --rescale).",
         rich_help_panel="Scorer",
     ),
 ]
@@ -132,14 +196,46 @@ def scorer_options(
     return opts
 
 
-def build_scorer(options: dict[str, Any]) -> Any:
-    """A :class:`cec.CEC` for the options; bad option values become :class:`InputError`."""
+_USER_OFFLINE: bool | None = None  # whether the user set HF_HUB_OFFLINE (main() records it)
+
+
+def build_scorer(options: dict[str, Any], *, load: bool = False) -> Any:
+    """A :class:`cec.CEC` for the options; bad option values become :class:`InputError`.
+
+    The CLI runs offline (``HF_HUB_OFFLINE=1``) unless ``allow_download`` is set. With
+    ``load``, the model is loaded here (and a model given by the user that does not load is a
+    user error), so that nothing is printed before the model is ready.
+    """
+    user_offline = _USER_OFFLINE if _USER_OFFLINE is not None else "HF_HUB_OFFLINE" in os.environ
+    if not options.get("allow_download"):
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from cec.scorer import CEC
 
     try:
-        return CEC(**options)
+        scorer = CEC(**options)
     except (TypeError, ValueError, FileNotFoundError) as exc:
-        raise InputError(str(exc)) from None
+        message = str(exc)
+        if "not in the Hugging Face cache" in message and not user_offline:
+            name = options.get("model")
+            message = (
+                f"--model: {name!r} is not a local directory and not in the Hugging Face cache; "
+                "cec runs offline by default: add --allow-download to download it, or give a "
+                "local model directory"
+            )
+        raise InputError(message) from None
+    if load:
+        try:
+            scorer.encoder.encode(["cec"])  # load the weights and run them once
+        except ImportError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a user-given model that does not load
+            if options.get("model") is None:
+                raise
+            raise InputError(
+                f"--model: {options['model']!r} could not be loaded as a sentence-transformers "
+                f"model ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
+            ) from None
+    return scorer
 
 
 # ---------------------------------------------------------------------------------------------
@@ -254,11 +350,12 @@ def _progress(total: int | None, quiet: bool) -> Any:
 
 @app.command("score")
 def score_command(
-    input_path: Annotated[
-        Path | None,
+    input_paths: Annotated[
+        list[Path] | None,
         typer.Argument(
             metavar="INPUT",
-            help="JSONL, CSV or TSV file of items (- reads JSONL from stdin).",
+            help="JSONL, CSV or TSV file(s) of items (- reads JSONL from stdin). Several files "
+            "are scored in one run (the model loads once), each with its own summary.",
             show_default=False,
         ),
     ] = None,
@@ -315,20 +412,22 @@ def score_command(
         ),
     ] = "id",
     fmt: Annotated[
-        OutputFormat,
+        OutputFormat | None,
         typer.Option(
             "--format",
             "-f",
-            help="Output: table, json, jsonl (one row per item) or csv.",
+            help="Output: table, json, jsonl (one row per item), csv or tsv. Default: from the "
+            "suffix of --output (.json, .jsonl, .csv, .tsv), else table.",
             rich_help_panel="Output",
+            show_default=False,
         ),
-    ] = OutputFormat.table,
+    ] = None,
     output: Annotated[
         Path | None,
         typer.Option(
             "--output",
             "-o",
-            help="Write the output here instead of stdout.",
+            help="Write the output here instead of stdout (the suffix picks the format).",
             rich_help_panel="Output",
         ),
     ] = None,
@@ -350,10 +449,22 @@ def score_command(
         ),
     ] = False,
     model: ModelOpt = None,
+    allow_download: AllowDownloadOpt = False,
     device: DeviceOpt = None,
     batch_size: BatchOpt = 64,
     splitter: SplitterOpt = None,
     empty: EmptyOpt = EmptyPolicy.zero,
+    directional: Annotated[
+        bool,
+        typer.Option(
+            "--directional",
+            help="Direction-aware CEC: a cause -> effect link stated the other way round "
+            "lowers the score (docs/directional.md). Off by default (Eq. 2); in the signature.",
+            rich_help_panel="Scorer",
+        ),
+    ] = False,
+    rescale: RescaleOpt = False,
+    baseline: BaselineOpt = None,
     chunk_size: Annotated[
         int,
         typer.Option(
@@ -384,88 +495,187 @@ def score_command(
 ) -> None:
     """Score files of predictions against references; print per-item scores and the summary.
 
-    Input is either one JSONL/CSV/TSV file of items, or --pred and --ref plain-text files with
+    Input is one or more JSONL/CSV/TSV files of items, or --pred and --ref plain-text files with
     one explanation per line. The summary always carries the signature to report with the score.
     """
-    if (input_path is None) == (pred is None):
-        raise InputError("give either an INPUT file or --pred with --ref (not both)")
+    inputs = list(input_paths or [])
+    if bool(inputs) == (pred is not None):
+        raise InputError("give either INPUT file(s) or --pred with --ref (not both)")
     if pred is not None and not ref:
         raise InputError("--pred needs at least one --ref file")
-    if input_path is not None and ref:
+    if inputs and ref:
         raise InputError("--ref goes with --pred; for an INPUT file use --ref-field")
+    if sum(str(p) == "-" for p in inputs) > 1:
+        raise InputError("INPUT: stdin (-) can be read only once")
     ref_fields = ref_field or ["reference"]
+    out_fmt = fmt.value if fmt is not None else output_format_for(output)
+    sources: list[Path | None] = list(inputs) if inputs else [None]
+    multi = len(sources) > 1
 
-    def records() -> Iterator[Record]:
-        return _records(input_path, pred, ref, input_format, pred_field, ref_fields, id_field)
+    def records(src: Path | None) -> Iterator[Record]:
+        return _records(src, pred, ref, input_format, pred_field, ref_fields, id_field)
 
     # 1. a validating pass over files before the model loads (counts items for the progress bar)
-    total: int | None = None
+    totals: list[int | None] = []
+    streams: dict[int, Iterator[Record]] = {}
     id_width = 12
-    if input_path is None or str(input_path) != "-":
-        total = 0
-        for rec in records():
-            total += 1
+    for k, src in enumerate(sources):
+        if src is not None and str(src) == "-":
+            # stdin is read once: its first chunk is read (and checked) before the model loads
+            stream = records(src)
+            head = list(itertools.islice(stream, chunk_size))
+            streams[k] = itertools.chain(head, stream)
+            totals.append(None)
+            continue
+        count = 0
+        for rec in records(src):
+            count += 1
             id_width = max(id_width, min(len(rec.id), 40))
+        totals.append(count)
     options = scorer_options(
-        model, device, batch_size, splitter, empty, precision=precision, cache=cache
+        model,
+        device,
+        batch_size,
+        splitter,
+        empty,
+        precision=precision,
+        cache=cache,
+        allow_download=allow_download or None,
+        directional=directional or None,
+        rescale=baseline if baseline is not None else (True if rescale else None),
     )
-    scorer = build_scorer(options)
+    show_steps = not quiet and sys.stderr.isatty()
+    if show_steps:  # loading is its own step; the bar starts once the model is ready
+        sys.stderr.write(f"cec: loading model {model or 'all-MiniLM-L6-v2'} ... ")
+        sys.stderr.flush()
+    t0 = time.perf_counter()
+    scorer = build_scorer(options, load=True)
+    if show_steps:
+        sys.stderr.write(f"ready ({time.perf_counter() - t0:.1f} s)\n")
+    base_signature = scorer.signature
 
-    # 2. score lazily, writing rows as they come
+    # 2. score lazily; the output is held back until the first rows scored without error
+    out = DeferredOutput(output)
+    side = sys.stdout if not out.to_stdout else sys.stderr  # where summaries beside rows go
+    if multi and out_fmt == "json":
+        out.write('{"files": [')
+    summaries: list[tuple[str, Summary]] = []
+    try:
+        for k, src in enumerate(sources):
+            label = str(src) if src is not None else str(pred)
+            summary = _score_one(
+                scorer,
+                streams[k] if k in streams else records(src),
+                totals[k],
+                out,
+                out_fmt,
+                summary_only=summary_only,
+                quiet=quiet,
+                id_width=id_width,
+                source=label if multi else None,
+                first=k == 0,
+                last=k == len(sources) - 1,
+                base_signature=base_signature,
+                side=side,
+                chunk_size=chunk_size,
+            )
+            summaries.append((label, summary))
+        if multi and out_fmt == "json":
+            out.write("\n]}\n")
+        out.close()
+    except BaseException:
+        if out.committed:  # rows already out: finish the file, then report the error
+            out.flush()
+        raise
+    for label, summary in summaries:
+        where = f"{label}: " if multi else ""
+        if summary.n == 0 and not quiet:
+            _warn(f"{where}no items to score: n=0, CEC is undefined (nan)")
+        elif empty is EmptyPolicy.zero and summary.n_empty and not quiet:
+            _warn(
+                f"{where}{summary.n_empty} of {summary.n} item(s) have no sentences on a side "
+                "and score 0 (--empty zero); use --empty nan to leave them out of the mean"
+            )
+
+
+def _score_one(
+    scorer: Any,
+    recs: Iterator[Record],
+    total: int | None,
+    out: DeferredOutput,
+    out_fmt: str,
+    *,
+    summary_only: bool,
+    quiet: bool,
+    id_width: int,
+    source: str | None,
+    first: bool,
+    last: bool,
+    base_signature: Any,
+    side: Any,
+    chunk_size: int,
+) -> Summary:
+    """Score one input's records into ``out``; return its summary."""
     summary = Summary()
-    out = open_output(output)
-    item_fmt = None if summary_only else ("table" if fmt is OutputFormat.table else fmt.value)
-    writer = ItemWriter(out, item_fmt, id_width=id_width) if item_fmt else None
+    item_fmt = None if summary_only else out_fmt
+    if item_fmt is not None and source is not None and out_fmt == "table":
+        out.write(("" if first else "\n") + f"== {source} ==\n")
+    if item_fmt == "json" and source is not None and not first:
+        out.write(",\n")
+    writer = (
+        ItemWriter(out, item_fmt, id_width=id_width, source=source, header=first)
+        if item_fmt
+        else None
+    )
     pending: deque[Record] = deque()
 
     def pairs() -> Iterator[tuple[str, Any]]:
-        for rec in records():
+        for rec in recs:
             pending.append(rec)
             yield rec.prediction, rec.references if len(rec.references) > 1 else rec.references[0]
 
-    n_empty_warned = 0
-    try:
-        with _progress(total, quiet) as bar, warnings.catch_warnings():
-            from cec.scorer import EmptyTextWarning
+    with _progress(total, quiet) as bar, warnings.catch_warnings():
+        from cec.scorer import EmptyTextWarning
 
-            warnings.simplefilter("ignore", EmptyTextWarning)
-            try:
-                for ps in scorer.score_iter(pairs(), chunk_size=chunk_size):
-                    rec = pending.popleft()
-                    summary.add(ps.forward, ps.backward, ps.sym, ps.empty, len(rec.references))
-                    if writer is not None:
-                        writer.write(rec.id, ps.forward, ps.backward, ps.sym, ps.empty, ps.best_ref)
-                    bar.update(1)
-            except ValueError as exc:
-                raise _locate(exc, pending, scorer) from None
-        signature = str(scorer.signature.with_(nrefs=summary.nrefs_label))
-        result = summary.to_dict(signature)
-        n_empty_warned = summary.n_empty if empty is EmptyPolicy.zero else 0
-        text = summary.format(signature)
-        if writer is not None:
-            writer.close(result)
-        if fmt is OutputFormat.table:
-            out.write(("\n" if writer else "") + text + "\n")
-        elif fmt is OutputFormat.json and writer is None:
+        warnings.simplefilter("ignore", EmptyTextWarning)
+        try:
+            for ps in scorer.score_iter(pairs(), chunk_size=chunk_size):
+                rec = pending.popleft()
+                summary.add(ps.forward, ps.backward, ps.sym, ps.empty, len(rec.references))
+                if writer is not None:
+                    writer.write(rec.id, ps.forward, ps.backward, ps.sym, ps.empty, ps.best_ref)
+                if not pending:  # a whole chunk scored without error: let the output through
+                    out.commit()
+                bar.update(1)
+        except ValueError as exc:
+            raise _locate(exc, pending, scorer) from None
+    signature = str(base_signature.with_(nrefs=summary.nrefs_label))
+    result = summary.to_dict(signature)
+    if source is not None:
+        result = {"input": source, **result}
+    text = summary.format(signature)
+    if source is not None:
+        text = f"{source}: {text}"
+    if writer is not None:
+        writer.close(result, end="" if (source is not None and out_fmt == "json") else "\n")
+    if out_fmt == "table":
+        out.write(("\n" if writer else "") + text + "\n")
+    elif summary_only and out_fmt == "json":
+        if source is None:
             out.write(json.dumps(result, indent=2) + "\n")
-        elif summary_only and fmt is OutputFormat.jsonl:
-            out.write(json.dumps(result) + "\n")
-        elif summary_only and fmt is OutputFormat.csv:
-            w = csv.writer(out, lineterminator="\n")
+        else:
+            out.write(("" if first else ",") + "\n" + json.dumps(result, indent=2))
+    elif summary_only and out_fmt == "jsonl":
+        out.write(json.dumps(result) + "\n")
+    elif summary_only and out_fmt in ("csv", "tsv"):
+        w = csv.writer(out, lineterminator="\n", delimiter="\t" if out_fmt == "tsv" else ",")
+        if first:
             w.writerow(list(result))
-            w.writerow(["" if v is None else v for v in result.values()])
-        elif fmt in (OutputFormat.jsonl, OutputFormat.csv):
-            # rows went to the output; the summary goes beside them
-            (sys.stdout if output is not None else sys.stderr).write(text + "\n")
-        out.flush()
-    finally:
-        if out is not sys.stdout:
-            out.close()
-    if n_empty_warned and not quiet:
-        _warn(
-            f"{n_empty_warned} of {summary.n} item(s) have no sentences on a side and score 0 "
-            "(--empty zero); use --empty nan to leave them out of the mean"
-        )
+        w.writerow(["" if v is None else v for v in result.values()])
+    elif out_fmt in ("jsonl", "csv", "tsv"):
+        # rows went to the output; the summary goes beside them
+        side.write(text + "\n")
+    return summary
 
 
 def _locate(exc: ValueError, pending: deque[Record], scorer: Any) -> InputError:
@@ -530,18 +740,39 @@ def explain_command(
         ),
     ] = None,
     input_format: Annotated[
-        InputFormat | None, typer.Option("--input-format", rich_help_panel="Input")
+        InputFormat | None,
+        typer.Option(
+            "--input-format",
+            help="Format of --input (default: from the suffix).",
+            rich_help_panel="Input",
+        ),
     ] = None,
     pred_field: Annotated[
-        str, typer.Option("--pred-field", rich_help_panel="Input")
+        str,
+        typer.Option(
+            "--pred-field",
+            help="Field/column of --input with the generated explanation.",
+            rich_help_panel="Input",
+        ),
     ] = "prediction",
     ref_field: Annotated[
         list[str] | None,
         typer.Option(
-            "--ref-field", help="[default: reference]", rich_help_panel="Input", show_default=False
+            "--ref-field",
+            help="Field/column of --input with the reference; a JSONL field may hold a list. "
+            "Repeat for several references.  [default: reference]",
+            rich_help_panel="Input",
+            show_default=False,
         ),
     ] = None,
-    id_field: Annotated[str, typer.Option("--id-field", rich_help_panel="Input")] = "id",
+    id_field: Annotated[
+        str,
+        typer.Option(
+            "--id-field",
+            help="Field/column of --input with the item id that --item looks for.",
+            rich_help_panel="Input",
+        ),
+    ] = "id",
     threshold: Annotated[
         float,
         typer.Option(
@@ -579,6 +810,7 @@ def explain_command(
         ),
     ] = False,
     model: ModelOpt = None,
+    allow_download: AllowDownloadOpt = False,
     device: DeviceOpt = None,
     batch_size: BatchOpt = 64,
     splitter: SplitterOpt = None,
@@ -613,7 +845,15 @@ def explain_command(
         raise InputError(
             f"--heatmap must end in one of {', '.join(HEATMAP_SUFFIXES)}, got {heatmap.name!r}"
         )
-    scorer = build_scorer(scorer_options(model, device, batch_size, splitter, empty))
+    if heatmap is not None:  # a missing matplotlib is found before anything is printed
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError as exc:
+            raise InputError(f"--heatmap: {missing_dependency(exc) or exc}") from None
+    options = scorer_options(
+        model, device, batch_size, splitter, empty, allow_download=allow_download or None
+    )
+    scorer = build_scorer(options, load=True)
     try:
         alignment = scorer.align(gen_text, refs if len(refs) > 1 else refs[0], threshold=threshold)
     except ValueError as exc:  # an empty side under --empty error
@@ -629,6 +869,86 @@ def explain_command(
     if heatmap is not None:
         written = alignment.heatmap(heatmap)
         (sys.stderr if as_json else sys.stdout).write(f"heatmap written to {written}\n")
+
+
+# ---------------------------------------------------------------------------------------------
+# cec baseline
+# ---------------------------------------------------------------------------------------------
+@app.command("baseline")
+def baseline_command(
+    corpus: Annotated[
+        Path,
+        typer.Argument(
+            metavar="CORPUS",
+            help="Plain-text file, one explanation per line, each about a different item "
+            "(blank lines are skipped).",
+            show_default=False,
+        ),
+    ],
+    output: Annotated[
+        Path,
+        typer.Option("--output", "-o", help="Where to write the baseline JSON."),
+    ] = Path("baseline.json"),
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the unrelated pairing.")] = 0,
+    name: Annotated[
+        str | None,
+        typer.Option("--name", help="Corpus name stored in the baseline (default: file name)."),
+    ] = None,
+    model: ModelOpt = None,
+    allow_download: AllowDownloadOpt = False,
+    device: DeviceOpt = None,
+    batch_size: BatchOpt = 64,
+    splitter: SplitterOpt = None,
+    precision: Annotated[
+        str,
+        typer.Option(
+            "--precision",
+            help="Encoder numeric path (as for cec score); a baseline holds for one precision.",
+            rich_help_panel="Scorer",
+        ),
+    ] = "fp32",
+) -> None:
+    """Make a rescaling baseline for a model: the mean CEC of unrelated explanation pairs.
+
+    Each line of CORPUS is paired with another, random line (never itself) and the pair is
+    scored; b is the mean. Use it with cec score --baseline FILE (or rescale=FILE in Python).
+    The baseline shipped for the default model is made by
+    cec baseline cec/baselines/esnli-test-expl-2000.txt -o cec/baselines/all-MiniLM-L6-v2.json
+    --name esnli-test-expl-2000 (docs/rescaling.md).
+    """
+    from cec.io import check_readable
+
+    check_readable(corpus)
+    with open(corpus, encoding="utf-8") as fh:
+        texts = [line.strip() for line in fh if line.strip()]
+    if len(texts) < 2:
+        raise InputError(f"needs at least 2 non-blank lines, found {len(texts)}", corpus)
+    options = scorer_options(
+        model,
+        device,
+        batch_size,
+        splitter,
+        EmptyPolicy.nan,
+        precision=precision,
+        allow_download=allow_download or None,
+    )
+    scorer = build_scorer(options, load=True)
+    from cec.rescale import compute_baseline
+
+    with warnings.catch_warnings():
+        from cec.scorer import EmptyTextWarning
+
+        warnings.simplefilter("ignore", EmptyTextWarning)
+        baseline = compute_baseline(scorer, texts, corpus=name or corpus.name, seed=seed)
+    try:
+        baseline.save(output)
+    except OSError as exc:
+        raise InputError(f"cannot write ({exc.strerror or exc})", output) from None
+    sys.stdout.write(
+        f"baseline b = {baseline.value:.6f} (forward {baseline.forward:.6f}, backward "
+        f"{baseline.backward:.6f}; {baseline.n_pairs} unrelated pairs of {baseline.corpus}) "
+        f"for {baseline.model}@{baseline.weights}, hash {baseline.hash}\nwritten to {output}\n"
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -650,8 +970,9 @@ def _error(message: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; return the exit code (0 ok, 2 usage/bad input, 1 unexpected, 130 interrupt)."""
+    global _USER_OFFLINE
     debug = os.environ.get("CEC_DEBUG", "") not in ("", "0")
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    _USER_OFFLINE = "HF_HUB_OFFLINE" in os.environ  # build_scorer sets it unless downloads are on
     warnings.showwarning = _showwarning
     try:
         app(args=argv, prog_name="cec")  # usage errors: typer prints them and exits 2
@@ -673,6 +994,10 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - the one place that turns anything into exit 1
         if debug:
             raise
+        missing = missing_dependency(exc)
+        if missing is not None:  # an optional extra that is not installed: a user-facing case
+            _error(missing)
+            return EXIT_BAD_INPUT
         _error(f"unexpected {type(exc).__name__}: {exc} (set CEC_DEBUG=1 for a traceback)")
         return EXIT_UNEXPECTED
 

@@ -34,6 +34,9 @@ __all__ = [
     "read_records",
     "read_text_pairs",
     "ItemWriter",
+    "DeferredOutput",
+    "OUTPUT_FORMATS",
+    "output_format_for",
     "open_output",
 ]
 
@@ -284,6 +287,90 @@ def read_text_pairs(
 # writers
 # ---------------------------------------------------------------------------------------------
 ITEM_COLUMNS = ("id", "forward", "backward", "sym", "empty", "best_ref")
+OUTPUT_FORMATS = ("table", "json", "jsonl", "csv", "tsv")
+_OUTPUT_SUFFIXES = {
+    ".json": "json",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".tab": "tsv",
+}
+
+
+def output_format_for(path: str | os.PathLike[str] | None) -> str:
+    """The output format an output path implies: its suffix, else ``table``.
+
+    Examples:
+        >>> output_format_for("scores.csv"), output_format_for("out/s.JSONL"), output_format_for(None)
+        ('csv', 'jsonl', 'table')
+        >>> output_format_for("scores.txt")
+        'table'
+    """
+    if path is None or str(path) == "-":
+        return "table"
+    return _OUTPUT_SUFFIXES.get(Path(str(path)).suffix.lower(), "table")
+
+
+class DeferredOutput:
+    """A text sink that holds everything back until :meth:`commit`, then writes through.
+
+    Nothing reaches the target (the file is not even created) before :meth:`commit`, so an
+    error found before the first good row leaves no partial output behind. ``path`` ``None``
+    or ``-`` is stdout.
+
+    Examples:
+        >>> import tempfile, pathlib
+        >>> target = pathlib.Path(tempfile.mkdtemp()) / "out.csv"
+        >>> out = DeferredOutput(target)
+        >>> out.write("id,sym\\n")
+        >>> target.exists()
+        False
+        >>> out.commit(); out.write("a,1\\n"); out.close()
+        >>> target.read_text()
+        'id,sym\\na,1\\n'
+    """
+
+    def __init__(self, path: str | os.PathLike[str] | None):
+        self.path = path
+        self._held: list[str] | None = []
+        self._stream: IO[str] | None = None
+
+    @property
+    def committed(self) -> bool:
+        """Whether the output has gone through to the target."""
+        return self._held is None
+
+    @property
+    def to_stdout(self) -> bool:
+        return self.path is None or str(self.path) == "-"
+
+    def write(self, text: str) -> None:
+        if self._held is not None:
+            self._held.append(text)
+        else:
+            assert self._stream is not None
+            self._stream.write(text)
+
+    def commit(self) -> None:
+        """Open the target (creating the file) and write what was held; later writes go through."""
+        if self._held is None:
+            return
+        self._stream = open_output(self.path)
+        self._stream.write("".join(self._held))
+        self._held = None
+
+    def flush(self) -> None:
+        if self._stream is not None:
+            self._stream.flush()
+
+    def close(self) -> None:
+        """Commit, flush, and close the file (stdout stays open)."""
+        self.commit()
+        assert self._stream is not None
+        self._stream.flush()
+        if not self.to_stdout:
+            self._stream.close()
 
 
 def open_output(path: str | os.PathLike[str] | None) -> IO[str]:
@@ -306,10 +393,13 @@ def _num(x: float) -> float | None:
 
 
 class ItemWriter:
-    """Writes per-item rows as they come, in ``jsonl``, ``csv``, ``json`` or ``table`` form.
+    """Writes per-item rows as they come, in ``jsonl``, ``csv``, ``tsv``, ``json`` or ``table`` form.
 
     ``json`` writes ``{"items": [...], "summary": {...}}`` incrementally, so memory stays bounded.
-    ``table`` writes fixed-width rows under a header.
+    ``table`` writes fixed-width rows under a header. With ``source`` (several input files
+    scored in one run), each ``csv``/``tsv``/``jsonl`` row starts with an ``input`` field naming
+    its file, and ``json`` writes ``{"input": ..., "items": [...], "summary": {...}}``;
+    ``header=False`` leaves out the csv/tsv header (for the second file on).
 
     Examples:
         >>> import io
@@ -321,16 +411,32 @@ class ItemWriter:
         ['id,forward,backward,sym,empty,best_ref', 'a,1.000000,0.500000,0.750000,0,0']
     """
 
-    def __init__(self, stream: IO[str], fmt: str, id_width: int = 12):
-        if fmt not in ("jsonl", "csv", "json", "table"):
-            raise ValueError(f"fmt must be jsonl, csv, json or table, got {fmt!r}")
+    def __init__(
+        self,
+        stream: Any,
+        fmt: str,
+        id_width: int = 12,
+        *,
+        source: str | None = None,
+        header: bool = True,
+    ):
+        if fmt not in ("jsonl", "csv", "tsv", "json", "table"):
+            raise ValueError(f"fmt must be jsonl, csv, tsv, json or table, got {fmt!r}")
         self.stream, self.fmt, self.count = stream, fmt, 0
         self.id_width = id_width
-        self._csv = csv.writer(stream, lineterminator="\n") if fmt == "csv" else None
+        self.source = source
+        self._lead = [] if source is None else [source]
+        self._csv = (
+            csv.writer(stream, lineterminator="\n", delimiter="\t" if fmt == "tsv" else ",")
+            if fmt in ("csv", "tsv")
+            else None
+        )
         if self._csv is not None:
-            self._csv.writerow(ITEM_COLUMNS)
+            if header:
+                self._csv.writerow([*(["input"] if source is not None else []), *ITEM_COLUMNS])
         elif fmt == "json":
-            stream.write('{"items": [')
+            lead = "" if source is None else f'"input": {json.dumps(source)}, '
+            stream.write("{" + lead + '"items": [')
         elif fmt == "table":
             stream.write(f"{'id':<{id_width}}  {'forward':>8}  {'backward':>8}  {'CEC':>8}  note\n")
 
@@ -340,10 +446,21 @@ class ItemWriter:
         """Write one item's row."""
         if self._csv is not None:
             self._csv.writerow(
-                [ident, *(f"{v:.6f}" for v in (forward, backward, sym)), int(empty), best_ref]
+                [
+                    *self._lead,
+                    ident,
+                    *(f"{v:.6f}" for v in (forward, backward, sym)),
+                    int(empty),
+                    best_ref,
+                ]
             )
         elif self.fmt in ("jsonl", "json"):
             row = {
+                **(
+                    {"input": self.source}
+                    if self.source is not None and self.fmt == "jsonl"
+                    else {}
+                ),
                 "id": ident,
                 "forward": _num(forward),
                 "backward": _num(backward),
@@ -365,9 +482,9 @@ class ItemWriter:
             )
         self.count += 1
 
-    def close(self, summary: dict[str, Any] | None = None) -> None:
-        """Finish the document (``json`` writes the summary here) and flush."""
+    def close(self, summary: dict[str, Any] | None = None, *, end: str = "\n") -> None:
+        """Finish the document (``json`` writes the summary here, then ``end``) and flush."""
         if self.fmt == "json":
             self.stream.write(("\n" if self.count else "") + '], "summary": ')
-            self.stream.write(json.dumps(summary or {}, indent=2) + "}\n")
+            self.stream.write(json.dumps(summary or {}, indent=2) + "}" + end)
         self.stream.flush()

@@ -179,6 +179,9 @@ class CEC:
             cache safe to share between runs and processes), or a
             :class:`~cec.cache.EmbeddingCache`. Scores are unchanged: the cache returns the
             exact vectors the encoder produced.
+        rescale: Baseline rescaling, off by default (Eq. 2): ``True`` maps scores through the
+            baseline shipped for the default model, a path through a baseline file made by
+            ``cec baseline``; see :mod:`cec.rescale`. Recorded in the signature as ``rescale:``.
 
     Examples:
         >>> scorer = CEC()
@@ -200,6 +203,7 @@ class CEC:
         directional: bool = False,
         precision: str = "fp32",
         cache: str | os.PathLike[str] | EmbeddingCache | None = None,
+        rescale: bool | str | os.PathLike[str] | Any = False,
     ):
         if not isinstance(directional, bool):
             raise TypeError(f"directional must be True or False, got {directional!r}")
@@ -223,6 +227,11 @@ class CEC:
                 "cache='memory'"
             )
         self.cache = resolve_cache(cache)
+        from cec.rescale import check_weights, resolve_baseline
+
+        self.baseline = resolve_baseline(rescale, self.encoder)
+        if self.baseline is not None:
+            check_weights(self.baseline, self.encoder)
         self.empty = empty
         self.max_memory = max_memory
         self.directional = directional
@@ -253,7 +262,9 @@ class CEC:
             precision=self.encoder.precision,
             truncation=str(self.encoder.truncation or ""),
         )
-        return sig.with_extra("dir", "yes") if self.directional else sig
+        if self.directional:
+            sig = sig.with_extra("dir", "yes")
+        return sig.with_extra("rescale", self.baseline.hash) if self.baseline else sig
 
     def signature_for(self, gens: Sequence[Text], refs: Sequence[Sequence[Text]]) -> Signature:
         """:attr:`signature` for these texts: ``seg:presplit`` when every text came as a
@@ -277,6 +288,8 @@ class CEC:
 
         With several references for an item, the item is scored against each and the best
         ``sym`` is kept (its ``forward``/``backward`` come from that same reference).
+        ``score("pred", ["a", "b"])`` is therefore one item with two references (a float),
+        not two items; ``score(["pred"], [["a", "b"]]).best_ref`` says which reference won.
 
         Args:
             generated: A text, or a sequence of texts.
@@ -362,6 +375,12 @@ class CEC:
         self, gens: list[Text], refs: list[list[Text]], *, cache: EmbeddingCache | None = None
     ) -> CECResult:
         n_items = len(gens)
+        if n_items == 0:
+            warnings.warn(
+                "no pairs to score (empty input): the corpus mean is NaN (n=0)",
+                EmptyTextWarning,
+                stacklevel=3,
+            )
         # 1. segment every distinct text once; 2. number every distinct sentence once
         sentence_id: dict[str, int] = {}
         text_index: dict[Text, int] = {}
@@ -429,6 +448,8 @@ class CEC:
         best_ref = table.argmax(axis=1).astype(np.int64)
         chosen = first_pair + best_ref
         forward, backward, sym = fwd[chosen], bwd[chosen], sym_pairs[chosen]
+        if self.baseline is not None:  # opt-in (x - b) / (1 - b), cec.rescale
+            forward, backward, sym = (self.baseline.apply(v) for v in (forward, backward, sym))
         if n_empty:
             fill = 0.0 if self.empty == "zero" else math.nan
             forward[empty_items] = backward[empty_items] = sym[empty_items] = fill
@@ -522,12 +543,23 @@ def score(generated: Any, reference: Any, **options: Any) -> float | CECResult:
     ``signature``. Options are those of :class:`CEC`; the scorer for a given set of options is
     built once per process and reused.
 
+    Warning:
+        A string with a list, ``cec.score("pred", ["a", "b"])``, is **one item with two
+        references** (the best of the two is kept), not two items. To score several items,
+        pass a list on both sides: ``cec.score(["p1", "p2"], ["a", "b"])``. The float form
+        does not say which reference won; ask with lists to get ``result.best_ref``:
+        ``cec.score(["pred"], [["a", "b"]]).best_ref[0]``.
+
+    Empty input (``cec.score([], [])``) returns a result with ``n=0`` and a NaN mean, with an
+    :class:`EmptyTextWarning`.
+
     Args:
         generated: A text or a sequence of texts.
         reference: A text, a list of references for one text, or one entry per generated text.
         **options: ``model``, ``device``, ``batch_size``, ``splitter``, ``empty``,
             ``max_memory``, ``allow_download``, ``directional`` (direction-aware CEC, see
-            :mod:`cec.directional`; default ``False``, Eq. 2), ``precision``, ``cache``.
+            :mod:`cec.directional`; default ``False``, Eq. 2), ``precision``, ``cache``,
+            ``rescale`` (opt-in baseline rescaling, see :mod:`cec.rescale`; default ``False``).
 
     Examples:
         >>> import cec
@@ -537,6 +569,9 @@ def score(generated: Any, reference: Any, **options: Any) -> float | CECResult:
         ...                 ["Ice melts. CO2 traps heat.", "Oceans warm."])
         >>> res.sym.round(4).tolist(), round(res.mean, 4)
         ([1.0, 1.0], 1.0)
+        >>> one_item = cec.score(["Ice melts."], [["Seas rise.", "Ice melts."]])
+        >>> one_item.best_ref.tolist()
+        [1]
     """
     gens, refs, single = validate_pairs(generated, reference)  # before anything loads
     result = get_scorer(**options)._score_lists(gens, refs)

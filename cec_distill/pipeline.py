@@ -602,6 +602,16 @@ def run(
         raise ValueError(f"from_stage must be one of {STAGES}, got {from_stage!r}")
     study = load_study_config(config, overrides)
     r = _Run(study, force=force, from_stage=from_stage)
+    data_path = (study.get("data") or {}).get("path")
+    split_done = (r.dir / "data" / "test.jsonl").is_file()
+    hub_names = ("climate-fever", "climate_fever", "hf:climate_fever")
+    if (  # checked before the run folder is made: a typo leaves nothing behind
+        data_path
+        and not split_done
+        and not Path(str(data_path)).exists()
+        and str(data_path).lower() not in hub_names
+    ):
+        raise ConfigError(f"data.path: no such file or directory: {data_path}")
     r.dir.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(r.dir / "pipeline.log")
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))

@@ -1106,7 +1106,7 @@ def label_command(
     limit: int | None = typer.Option(
         None, "--limit", min=1, help="Only the first N instances (after --split)."
     ),
-    temperature: float = typer.Option(0.0, "--temperature"),
+    temperature: float = typer.Option(0.0, "--temperature", help="Sampling temperature of the teacher (stored with each label)."),
     seed: int | None = typer.Option(0, "--seed", help="Sampling seed sent with each request."),
     max_tokens: int | None = typer.Option(
         512, "--max-tokens", min=1, help="Completion-token limit per request."
