@@ -913,8 +913,9 @@ def baseline_command(
     Each line of CORPUS is paired with another, random line (never itself) and the pair is
     scored; b is the mean. Use it with cec score --baseline FILE (or rescale=FILE in Python).
     The baseline shipped for the default model is made by
-    cec baseline cec/baselines/esnli-test-expl-2000.txt -o cec/baselines/all-MiniLM-L6-v2.json
-    --name esnli-test-expl-2000 (docs/rescaling.md).
+    cec baseline build/esnli-test-expl-2000.txt -o cec/baselines/all-MiniLM-L6-v2.json
+    --name esnli-test-expl-2000 after python benchmarks/make_baseline_corpus.py
+    (docs/rescaling.md).
     """
     from cec.io import check_readable
 

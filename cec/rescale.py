@@ -55,7 +55,8 @@ class Baseline:
 
     Attributes:
         model: Model name, as in the signature.
-        weights: Short hash of the model's weights (as in the signature); empty for callables.
+        weights: The model identity hash (as in the signature, `model:NAME@HASH`); empty for
+            callables.
         value: ``b``, the mean ``sym`` of the unrelated pairs.
         forward: Mean ``forward`` of the same pairs (for information).
         backward: Mean ``backward`` of the same pairs (for information).
@@ -178,10 +179,10 @@ def resolve_baseline(rescale: Any, encoder: Any) -> Baseline | None:
 
 def check_weights(baseline: Baseline, encoder: Any) -> None:
     """Fail when the encoder's weights differ from those the baseline was made with."""
-    if baseline.weights and encoder.weights_hash and baseline.weights != encoder.weights_hash:
+    if baseline.weights and encoder.identity and baseline.weights != encoder.identity:
         raise ValueError(
             f"rescale: the baseline was made with weights {baseline.weights} of "
-            f"{baseline.model!r}, but these weights hash to {encoder.weights_hash}"
+            f"{baseline.model!r}, but this model hashes to {encoder.identity}"
         )
 
 
@@ -242,7 +243,7 @@ def compute_baseline(
         raise ValueError("texts: no pair has sentences on both sides")
     return Baseline(
         model=scorer.encoder.name,
-        weights=scorer.encoder.weights_hash,
+        weights=scorer.encoder.identity,
         value=round(float(result.sym[keep].mean()), 6),
         forward=round(float(result.forward[keep].mean()), 6),
         backward=round(float(result.backward[keep].mean()), 6),

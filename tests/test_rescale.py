@@ -71,7 +71,7 @@ def test_compute_baseline_pairs_each_text_with_another(scorer, tmp_path):
     p = unrelated_pairs(4, seed=2)
     expected = scorer.score(texts, [texts[j] for j in p]).mean
     assert base.value == pytest.approx(expected, abs=1e-6) and base.n_pairs == 4
-    assert base.model == "all-MiniLM-L6-v2" and base.weights == scorer.encoder.weights_hash
+    assert base.model == "all-MiniLM-L6-v2" and base.weights == scorer.encoder.identity
     again = load_baseline(base.save(tmp_path / "b.json"))
     assert again == base and again.hash == base.hash
     mine = cec.CEC(scorer.encoder, rescale=tmp_path / "b.json")
@@ -81,11 +81,17 @@ def test_compute_baseline_pairs_each_text_with_another(scorer, tmp_path):
 
 
 @pytest.mark.slow
-def test_shipped_baseline_is_what_its_documented_command_makes(scorer):
-    """docs/rescaling.md: `cec baseline cec/baselines/esnli-test-expl-2000.txt ...`."""
+def test_shipped_baseline_is_what_its_documented_command_makes(scorer, shared_data):
+    """docs/rescaling.md: make_baseline_corpus.py, then `cec baseline build/esnli-... ...`."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "make_baseline_corpus", ROOT / "benchmarks" / "make_baseline_corpus.py"
+    )
+    maker = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(maker)
     shipped = load_baseline(SHIPPED)
-    corpus = ROOT / "cec" / "baselines" / "esnli-test-expl-2000.txt"
-    texts = [t.strip() for t in corpus.read_text().splitlines() if t.strip()]
+    texts = maker.corpus_lines(shared_data / "esnli" / "esnli_test_3expl.jsonl")
     assert len(texts) == 2000
     made = compute_baseline(scorer, texts, corpus="esnli-test-expl-2000", seed=0)
     assert math.isclose(made.value, shipped.value, abs_tol=2e-6)
