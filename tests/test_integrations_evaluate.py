@@ -44,7 +44,7 @@ def test_compute_equals_cec_score(module, refs):
 
 
 def test_batches_added_then_computed(module):
-    for pred, refs in zip(PREDS, MANY_REFS):
+    for pred, refs in zip(PREDS, MANY_REFS, strict=True):
         module.add_batch(predictions=[pred], references=[refs])
     out = module.compute()
     assert out["cec"] == pytest.approx(cec.score(PREDS, MANY_REFS).mean, abs=1e-6)

@@ -46,8 +46,20 @@ def _target(sample: dict) -> list[str]:
 def cli_run(tmp_path_factory):
     """The issue's command, run once from the repository root with lm-eval's own CLI."""
     out = tmp_path_factory.mktemp("lm_eval_out")
-    cmd = [*_lm_eval_cli(), "--model", "dummy", "--tasks", TASK, "--include_path",
-           "examples/lm_eval", "--limit", "5", "--log_samples", "--output_path", str(out)]
+    cmd = [
+        *_lm_eval_cli(),
+        "--model",
+        "dummy",
+        "--tasks",
+        TASK,
+        "--include_path",
+        "examples/lm_eval",
+        "--limit",
+        "5",
+        "--log_samples",
+        "--output_path",
+        str(out),
+    ]
     proc = subprocess.run(cmd, cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     results = json.loads(next(out.rglob("results_*.json")).read_text())

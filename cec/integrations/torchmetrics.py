@@ -140,8 +140,10 @@ class CECScore(Metric):
             }
 
     def _should_sync(self) -> bool:
-        return bool(self.sync_on_compute) and torch.distributed.is_available() and (
-            torch.distributed.is_initialized()
+        return (
+            bool(self.sync_on_compute)
+            and torch.distributed.is_available()
+            and (torch.distributed.is_initialized())
         )
 
     @property
