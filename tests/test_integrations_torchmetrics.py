@@ -70,6 +70,19 @@ def test_scorer_built_once_and_bad_options_fail_at_construction():
         a.update(PREDS[:2], REFS[:1])
 
 
+def test_pickled_metric_keeps_its_scorer():
+    """As for spawned workers: options rebuild the cached scorer; a scorer object refuses."""
+    import pickle
+
+    by_options = CECScore(splitter="none", empty="nan")
+    again = pickle.loads(pickle.dumps(by_options))
+    assert again._scorer is by_options._scorer  # same process: the same cached scorer
+    assert again.cec_options == {"splitter": "none", "empty": "nan"}
+    given = CECScore(cec.CEC(splitter="none", empty="nan"))
+    with pytest.raises(TypeError, match="build it from options"):
+        pickle.dumps(given)  # rather than becoming the default scorer in the other process
+
+
 def test_metric_collection(expected):
     from torchmetrics import MetricCollection
 

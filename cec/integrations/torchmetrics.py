@@ -34,14 +34,23 @@ __all__ = ["CECScore"]
 class _Shared:
     """Holds the scorer so that copies of the metric (``clone``, collections) share it."""
 
-    def __init__(self, scorer: Any):
+    def __init__(self, scorer: Any, from_options: bool = True):
         self.scorer = scorer
+        self.from_options = from_options
 
     def __deepcopy__(self, memo: dict[int, Any]) -> _Shared:
         return self
 
-    def __reduce__(self) -> tuple[Any, ...]:  # pickled (spawned workers): only the options
-        return (_Shared, (None,))
+    def __reduce__(self) -> tuple[Any, ...]:
+        # pickled for another process: a scorer built from options is rebuilt there from the
+        # options (once per process); a scorer object cannot travel, and must not silently
+        # become the default scorer there
+        if self.from_options:
+            return (_Shared, (None, True))
+        raise TypeError(
+            "CECScore(scorer) cannot be sent to another process (a cec.CEC is not picklable); "
+            "build it from options instead: CECScore(model=..., splitter=..., ...)"
+        )
 
 
 class CECScore(Metric):
@@ -82,7 +91,10 @@ class CECScore(Metric):
         if scorer is not None and cec_opts:
             raise TypeError("CECScore: give either scorer or CEC options, not both")
         self.cec_options = check_options(cec_opts, "CECScore")
-        self._shared = _Shared(scorer or build_scorer(self.cec_options, where="CECScore"))
+        if scorer is None:
+            self._shared = _Shared(build_scorer(self.cec_options, where="CECScore"))
+        else:
+            self._shared = _Shared(scorer, from_options=False)
         self._signature = str(self._scorer.signature.with_(nrefs="*"))
         self._nrefs: set[int] = set()
         for name in ("sym_sum", "forward_sum", "backward_sum"):
