@@ -275,9 +275,13 @@ def main(argv: list[str] | None = None) -> int:
     report: dict = {}
     if args.verbs:
         vt = verb_triples(eq2, dirs, args.verbs)
-        print(f"Verb-carried triples, {args.verbs} half: {vt['triples']} (original, reversal, paraphrase)")
-        print("| score | reversal mean | other voice mean | voice > reversal | reworded mean | "
-              "reworded > reversal |")
+        print(
+            f"Verb-carried triples, {args.verbs} half: {vt['triples']} (original, reversal, paraphrase)"
+        )
+        print(
+            "| score | reversal mean | other voice mean | voice > reversal | reworded mean | "
+            "reworded > reversal |"
+        )
         print("|---|---:|---:|---:|---:|---:|")
         for name, label in (("eq2", "Eq. 2"), ("dir", "directional")):
             r = vt[name]
@@ -286,8 +290,10 @@ def main(argv: list[str] | None = None) -> int:
                 f"{r['voice_above_reversal']:.1%} | {r['reworded_mean']:.3f} | "
                 f"{r['reworded_above_reversal']:.1%} |"
             )
-        print(f"paraphrases lowered by the directional score: voice {vt['dir']['voice_lowered']}, "
-              f"reworded {vt['dir']['reworded_lowered']}")
+        print(
+            f"paraphrases lowered by the directional score: voice {vt['dir']['voice_lowered']}, "
+            f"reworded {vt['dir']['reworded_lowered']}"
+        )
         if args.json:
             args.json.parent.mkdir(parents=True, exist_ok=True)
             args.json.write_text(json.dumps({"verb_triples": vt}, indent=2))

@@ -346,30 +346,22 @@ def _after_front(hits: list, k: int, left: str) -> str:
 #: "lead to", "result in" are connectives above; "drive" is here for its active and
 #: "driven up by" forms ("is driven by" is the connective).
 VERB_CLASSES: dict[str, tuple[str, ...]] = {
-    "increase": (
-        "increase", "raise", "boost", "elevate", "enhance", "amplify", "intensify",
-        "strengthen", "worsen", "exacerbate", "aggravate", "accelerate", "speed up",
-        "drive up", "push up", "expand", "spread", "promote", "stimulate",
-    ),
-    "decrease": (
-        "reduce", "lower", "decrease", "diminish", "cut", "curb", "lessen", "weaken", "slow",
-        "slow down", "suppress", "inhibit", "impair", "limit", "offset", "shrink", "thin",
-        "deplete", "drive down", "push down", "bring down",
-    ),
-    "produce": (
-        "produce", "create", "generate", "release", "emit", "spark", "set off", "drive",
-        "fuel", "feed", "form",
-    ),
-    "damage": (
-        "damage", "destroy", "threaten", "harm", "kill", "endanger", "erode", "degrade",
-        "contaminate", "pollute", "poison", "disrupt", "wipe out", "smother", "bleach", "eject",
-        "acidify", "flood",
-    ),
-    "heat": ("cool", "warm", "heat", "melt", "dry out", "darken", "cool off", "heat up", "warm up"),
-    "block": (
-        "block", "prevent", "absorb", "reflect", "trap", "remove", "protect", "insulate",
-        "control", "affect", "impact", "alter", "ionize", "ionise",
-    ),
+    name: tuple(v.strip() for v in verbs.split(","))
+    for name, verbs in {
+        "increase": "increase, raise, boost, elevate, enhance, amplify, intensify, strengthen, "
+        "worsen, exacerbate, aggravate, accelerate, speed up, drive up, push up, expand, spread, "
+        "promote, stimulate",
+        "decrease": "reduce, lower, decrease, diminish, cut, curb, lessen, weaken, slow, "
+        "slow down, suppress, inhibit, impair, limit, offset, shrink, thin, deplete, drive down, "
+        "push down, bring down",
+        "produce": "produce, create, generate, release, emit, spark, set off, drive, fuel, feed, "
+        "form",
+        "damage": "damage, destroy, threaten, harm, kill, endanger, erode, degrade, contaminate, "
+        "pollute, poison, disrupt, wipe out, smother, bleach, eject, acidify, flood",
+        "heat": "cool, warm, heat, melt, dry out, darken, cool off, heat up, warm up",
+        "block": "block, prevent, absorb, reflect, trap, remove, protect, insulate, control, "
+        "affect, impact, alter, ionize, ionise",
+    }.items()
 }
 #: Verbs that also name a change of their subject ("temperatures increased 40%"): an object that
 #: is a quantity is not an effect.
@@ -426,7 +418,9 @@ def _verb_pattern() -> tuple[re.Pattern[str], dict[str, str]]:
 _VERB, _VERB_CANON = _verb_pattern()
 # what can stand between the subject and the verb: auxiliaries, modals, negation, adverbs,
 # "help (to)", "is expected to", "has been"
-_ADVERB_OK = r"(?!(?:supply|family|assembly|anomaly|monopoly|italy|july|reply|rally|ally|only)\b)\w{3,}ly"
+_ADVERB_OK = (
+    r"(?!(?:supply|family|assembly|anomaly|monopoly|italy|july|reply|rally|ally|only)\b)\w{3,}ly"
+)
 _AUX_WORD = (
     r"is|are|was|were|be|been|being|has|have|had|having|do|does|did|can|could|may|might|will|"
     r"would|shall|should|must|also|not|never|n't|cannot|still|already|often|usually|generally|"
@@ -509,7 +503,9 @@ _SUBORDINATOR = re.compile(
 )
 _THAT_CLAUSE = re.compile(r"\bthat\s+(?=\S)", re.IGNORECASE)
 _RELATIVE_END = re.compile(r"(?:,?\s*\b(?:which|that|who)\s*)$", re.IGNORECASE)
-_COORDINATED = re.compile(r"^[^,;]*?(?:,\s*(?:and\s+|or\s+)?|\s(?:and|or)\s+)$|^\s*(?:and|or)\s+$", re.IGNORECASE)
+_COORDINATED = re.compile(
+    r"^[^,;]*?(?:,\s*(?:and\s+|or\s+)?|\s(?:and|or)\s+)$|^\s*(?:and|or)\s+$", re.IGNORECASE
+)
 _DASHED = re.compile(r"\s[—–-]{1,2}\s.*?\s[—–-]{1,2}\s")
 _OUTER_PARENS = re.compile(r"\s*\([^()]*\)\s*$")
 
@@ -523,9 +519,11 @@ def _subject(text: str) -> str:
     segments = [s for s in text.split(",") if _WORD.search(s)]
     while segments and _SUBJECT_SKIP.match(segments[-1]):
         rest = segments[-1][_SUBJECT_SKIP.match(segments[-1]).end() :]  # type: ignore[union-attr]
-        if _SUBORDINATOR.match(segments[-1].strip() + " ") and re.match(
-            r"\s*\w+", rest
-        ) and not re.match(r"\s*\w+(?:ed|ing)\b", rest):
+        if (
+            _SUBORDINATOR.match(segments[-1].strip() + " ")
+            and re.match(r"\s*\w+", rest)
+            and not re.match(r"\s*\w+(?:ed|ing)\b", rest)
+        ):
             segments[-1] = rest  # "if he": the subject is "he"
             break
         segments.pop()
@@ -594,17 +592,20 @@ def _verb_links(
             continue  # a gerund or participle clause: no stated subject
         if re.search(r"\bto\s*$", aux, re.IGNORECASE) and not _TO_OK.search(aux):
             continue  # "policies to reduce emissions": a purpose, not a claim
-        if " " not in word and _NOT_VERB_AFTER.match(right) and not passive:
-            if not (is_past and re.match(r"\s*by\b", right)):
-                continue  # "increases in temperature", "the release of methane"
+        noun_after = " " not in word and _NOT_VERB_AFTER.match(right) and not passive
+        if noun_after and not (is_past and re.match(r"\s*by\b", right)):
+            continue  # "increases in temperature", "the release of methane"
         if _PARTICLE.match(right) and " " not in entry:
             right = right[_PARTICLE.match(right).end() :]  # type: ignore[union-attr]
-        bare_by = is_past and not aux and re.match(
-            rf"(?:{_LEADING_ADVERB.pattern})?\s*by\b", right, re.IGNORECASE
+        bare_by = (
+            is_past
+            and not aux
+            and re.match(rf"(?:{_LEADING_ADVERB.pattern})?\s*by\b", right, re.IGNORECASE)
         )
         if passive or bare_by:
             agents = [
-                a for a in re.finditer(r"\bby\b", right, re.IGNORECASE)
+                a
+                for a in re.finditer(r"\bby\b", right, re.IGNORECASE)
                 if not _QUANTITY.match(right[a.end() :])
             ]
             if not agents:
@@ -613,7 +614,11 @@ def _verb_links(
             cause = _object(right[agents[0].end() :])
             effect = subject_text
         else:
-            obj = right[_LEADING_ADVERB.match(right).end() :] if _LEADING_ADVERB.match(right) else right
+            obj = (
+                right[_LEADING_ADVERB.match(right).end() :]
+                if _LEADING_ADVERB.match(right)
+                else right
+            )
             if _OBJECT_BAD_START.match(obj):
                 continue  # intransitive: "ice melts at 0 °C", "prices rose sharply"
             if entry in _CHANGE and _QUANTITY.match(obj):
