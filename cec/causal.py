@@ -467,7 +467,8 @@ _OBJECT_BAD_START = re.compile(
     r"than|there|here|much|twice|again|whether|which|who|that|what|how)\b)",
     re.IGNORECASE,
 )
-_HEAT_NOUN = re.compile(
+_NOUN_COMPOUND = re.compile(
+    r"(?<=fossil\s)fuels?\b|(?<=jet\s)fuels?\b|(?<=diesel\s)fuels?\b|"
     r"heat\s+(?:waves?|islands?|stress|content|flux|transfer|energy|loss|capacity|exhaustion|"
     r"stroke|sources?|pumps?|sinks?|budget|uptake|domes?|records?)\b",
     re.IGNORECASE,
@@ -554,8 +555,8 @@ def _verb_hits(sentence: str, taken: list[tuple[int, int]]) -> list[re.Match[str
             continue
         if hits and not rest[hits[-1].end() :].strip() and not aux:
             continue  # "release absorbed carbon": a participle used as an adjective
-        if _HEAT_NOUN.match(sentence, m.start()):
-            continue  # "heat waves", "heat content"
+        if _NOUN_COMPOUND.match(sentence, m.start()):
+            continue  # "heat waves", "fossil fuel subsidies"
         hits.append(m)
     return hits
 
