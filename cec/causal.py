@@ -1,4 +1,4 @@
-"""Explicit cause -> effect links in explanation text (connective patterns, no model).
+"""Explicit cause -> effect links in explanation text (connective and verb patterns, no model).
 
 A link is stated with a connective, and the connective says which side is the cause:
 
@@ -20,6 +20,13 @@ negation right before the connective ("does not cause", "is not due to") marks t
 ``negated``. Implicit links ("As temperatures rise, ice melts"; "CO2 traps heat. The planet
 warms.") and "as"/"for" as causal conjunctions are not found: see docs/directional.md.
 
+Links carried by a causative or change verb (``kind="verb"``; ``find_links(..., verbs=False)``
+leaves them out) come from a lexicon (:data:`VERB_CLASSES`) and patterns: active ``X lowers /
+emits / destroys Y`` (cause = subject, effect = object), passive ``Y is thinned / was released
+by X``, a relative pronoun taking its antecedent (``X emits Y, which cools Z``) and coordinated
+verbs sharing a subject. Nouns, adjectives, intransitive uses ("emissions increased 40%"),
+agentless passives and participle clauses give no link.
+
 Everything is regular expressions over each sentence: linear in the text's length, offline.
 
 Examples:
@@ -30,6 +37,8 @@ Examples:
     [('Greenhouse gases trap heat', 'the surface warms', (0, 1))]
     >>> find_links(["Sea ice has declined since the late 1970s."])
     []
+    >>> [str(l) for l in find_links(["The ozone layer is thinned by CFCs."])]
+    ['[CFCs] --thinned (verb)--> [The ozone layer]']
 """
 
 from __future__ import annotations
