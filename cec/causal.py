@@ -32,9 +32,9 @@ Everything is regular expressions over each sentence: linear in the text's lengt
 Examples:
     >>> [(l.cause, l.effect) for l in find_links(["Sea levels rise because the oceans warm."])]
     [('the oceans warm', 'Sea levels rise')]
-    >>> [(l.cause, l.effect, l.sentences)
+    >>> [(l.cause, l.effect, l.sentences, l.kind)
     ...  for l in find_links(["Greenhouse gases trap heat.", "As a result, the surface warms."])]
-    [('Greenhouse gases trap heat', 'the surface warms', (0, 1))]
+    [('Greenhouse gases', 'heat', (0,), 'verb'), ('Greenhouse gases trap heat', 'the surface warms', (0, 1), 'connective')]
     >>> find_links(["Sea ice has declined since the late 1970s."])
     []
     >>> [str(l) for l in find_links(["The ozone layer is thinned by CFCs."])]
@@ -707,7 +707,9 @@ def extract_links(
 
     Examples:
         >>> [str(l) for l in extract_links("CO2 traps heat. Therefore, the planet warms.")]
-        ['[CO2 traps heat] --therefore--> [the planet warms]']
+        ['[CO2] --traps (verb)--> [heat]', '[CO2 traps heat] --therefore--> [the planet warms]']
+        >>> [str(l) for l in extract_links("CO2 traps heat. Thus the planet warms.", verbs=False)]
+        ['[CO2 traps heat] --thus--> [the planet warms]']
     """
     if not isinstance(text, str):
         raise TypeError(f"text must be a str, got {type(text).__name__}")
