@@ -11,6 +11,7 @@ effect and whose effect matches the gold cause (the error the directional score 
 Run:
     python benchmarks/bench_causal_links.py [--split dev|heldout|real|all] [--json out.json] [-v]
     python benchmarks/bench_causal_links.py --verbs dev|test [-v]
+    python benchmarks/bench_causal_links.py --speed
 
 The connective splits score connective links only (``kind == "connective"``), so verb-carried
 links, which that set does not annotate, neither help nor hurt them. ``--verbs`` scores
@@ -208,6 +209,25 @@ def evaluate(rows: list[dict], mode: str, verbose: bool = False, kind: str = "co
     }
 
 
+def speed(n: int = 3000) -> dict:
+    """Milliseconds per sentence of find_links with and without verb links, on the first ``n``
+    Climate-FEVER evidence sentences (best of 3 runs)."""
+    import time
+
+    path = SHARED / "climate-fever" / "climate-fever.jsonl"
+    texts = [e["evidence"] for line in path.open() for e in json.loads(line)["evidences"]][:n]
+    out: dict = {"sentences": len(texts)}
+    for verbs in (False, True):
+        best = float("inf")
+        for _ in range(3):
+            t0 = time.perf_counter()
+            links = sum(len(find_links([t], verbs=verbs)) for t in texts)
+            best = min(best, time.perf_counter() - t0)
+        key = "with_verbs" if verbs else "connectives_only"
+        out[key] = {"ms_per_sentence": 1e3 * best / len(texts), "links": links}
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--split", choices=["dev", "heldout", "real", "all"], default="all")
@@ -218,7 +238,16 @@ def main(argv: list[str] | None = None) -> int:
         choices=["dev", "test"],
         help="score verb-carried links on tests/data/verb_links.jsonl (this half) instead",
     )
+    ap.add_argument("--speed", action="store_true", help="time find_links (verbs on / off)")
     args = ap.parse_args(argv)
+    if args.speed:
+        r = speed()
+        for key in ("connectives_only", "with_verbs"):
+            print(
+                f"{key}: {r[key]['ms_per_sentence']:.3f} ms/sentence, {r[key]['links']} links "
+                f"in {r['sentences']} Climate-FEVER evidence sentences"
+            )
+        return 0
     table = []
     if args.verbs:
         rows = [json.loads(line) for line in VERB_DATA.read_text().splitlines() if line.strip()]

@@ -418,10 +418,31 @@ def _verb_pattern() -> tuple[re.Pattern[str], dict[str, str]]:
                         continue
                     canon[key] = f"{entry}|{tag}"
                     alternatives.append((key, tag))
-    # longest first, so "set off" wins over nothing and "warmed up" over "warmed"
-    alternatives.sort(key=lambda a: -len(a[0]))
-    body = "|".join(re.escape(k).replace(r"\ ", r"\s+") for k, _ in alternatives)
-    return re.compile(rf"\b(?:{body})\b", re.IGNORECASE), canon
+    return re.compile(rf"\b{_trie([k for k, _ in alternatives])}\b", re.IGNORECASE), canon
+
+
+def _trie(words: list[str]) -> str:
+    """One regex for many words, as a trie (much faster than a flat alternation); at each
+    node the longer continuation is tried first, so "warmed up" wins over "warmed"."""
+    root: dict = {}
+    for word in words:
+        node = root
+        for ch in word:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def build(node: dict) -> str:
+        alts = [
+            (r"\s+" if ch == " " else re.escape(ch)) + build(child)
+            for ch, child in sorted(node.items())
+            if ch
+        ]
+        if not alts:
+            return ""
+        body = alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")"
+        return f"(?:{body})?" if "" in node else body
+
+    return build(root)
 
 
 _VERB, _VERB_CANON = _verb_pattern()
