@@ -94,6 +94,8 @@ _FWD, _BWD, _FRONT, _XS, _ADV = "fwd", "bwd", "front", "xs", "adv"
 
 _COP = r"(?:(?:is|are|was|were|be|been|being|has\s+been|have\s+been|had\s+been)\s+)?"
 _ADVB = r"(?:(?:\w+ly|in\s+part|at\s+least\s+partly)\s+)?"
+# "Y is the result of X" (not the noun phrase "the effects of X")
+_COP_REQ = r"(?:is|are|was|were|be|been|being|has\s+been|have\s+been|had\s+been)\s+"
 _RESULT_ADV = r"as\s+a\s+(?:direct\s+)?(?:result|consequence)"
 _ADVERBS = rf"(?:therefore|thus|hence|consequently|{_RESULT_ADV}|for\s+this\s+reason)"
 
@@ -123,7 +125,8 @@ _RULES: list[tuple[str, str, str]] = [
     (
         _BWD,
         "is a consequence of",
-        rf"\b{_COP}{_ADVB}(?:a|an|the)\s+(?:\w+\s+)?(?:consequence|result|effect|outcome|product)s?\s+of\b",
+        rf"\b{_COP_REQ}{_ADVB}(?:a|an|the)\s+(?:\w+\s+)?"
+        r"(?:consequence|result|effect|outcome|product)s?\s+of\b",
     ),
     (
         _BWD,

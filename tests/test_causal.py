@@ -275,6 +275,21 @@ def test_no_verb_link_where_none_is_stated(text):
     assert [p for p in _pairs(text) if p[2] == "verb"] == []
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Water vapor strengthens the effects of the other greenhouse gases.",
+        "According to the WWF, the drying effect of dead trees fuels forest fires.",
+    ],
+)
+def test_noun_phrase_the_effect_of_is_not_a_connective(text):
+    """The noun phrase "the effects of X" is no link; "Y is the effect of X" is one."""
+    assert [p for p in _pairs(text) if p[2] == "connective"] == []
+    assert _pairs("Warming is a consequence of emissions.") == [
+        ("emissions", "Warming", "connective")
+    ]
+
+
 def test_negated_verb_link_is_marked():
     (link,) = extract_links("Vaccines do not damage the immune system.")
     assert link.negated and link.kind == "verb"
