@@ -541,7 +541,6 @@ _COORDINATED = re.compile(
     r"^[^,;]*?(?:,\s*(?:and\s+|or\s+)?|\s(?:and|or)\s+)$|^\s*(?:and|or)\s+$", re.IGNORECASE
 )
 _DASHED = re.compile(r"\s[—–-]{1,2}\s.*?\s[—–-]{1,2}\s")
-_OUTER_PARENS = re.compile(r"\s*\([^()]*\)\s*$")
 
 
 def _subject(text: str) -> str:
