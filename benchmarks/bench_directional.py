@@ -89,12 +89,16 @@ def load_esnli(items: int) -> list[dict]:
     return rows[:items]
 
 
-def real_reversals(eq2: cec.CEC, dirs: cec.CEC, rows: list[dict]) -> dict:
+def real_reversals(eq2: cec.CEC, dirs: cec.CEC, rows: list[dict], kind: str = "connective") -> dict:
+    """First explanations stating exactly one link of ``kind`` ("connective": found with
+    ``verbs=False``, the set this benchmark always used; "verb": exactly one link in all, and a
+    verb-carried one), reversed by swapping its spans in place."""
     originals, paraphrases, reversals = [], [], []
     for row in rows:
         text = row["explanations"][0]
-        links = [lk for lk in find_links(eq2.segment(text)) if not lk.negated]
-        if len(links) != 1 or len(links[0].sentences) != 1:
+        found = find_links(eq2.segment(text), verbs=kind == "verb")
+        links = [lk for lk in found if not lk.negated]
+        if len(links) != 1 or len(links[0].sentences) != 1 or links[0].kind != kind:
             continue
         reversed_text = swap_spans(text, links[0].cause, links[0].effect)
         if reversed_text is None or reversed_text == text:
@@ -223,6 +227,38 @@ def meta(eq2: cec.CEC, dirs: cec.CEC, n_boot: int = 1000, seed: int = 0) -> list
     return rows_out
 
 
+VERB_DATA = ROOT / "tests" / "data" / "verb_links.jsonl"
+
+
+def verb_triples(eq2: cec.CEC, dirs: cec.CEC, split: str) -> dict:
+    """(original, reversal, paraphrase) triples of tests/data/verb_links.jsonl, one half.
+
+    Each sentence with an annotated verb-carried link is the reference; its reversal swaps the
+    first link's cause and effect spans in place; the paraphrases are the other voice (active
+    <-> passive) and a reworded one. A paraphrase outranks the reversal when its CEC against the
+    reference is higher.
+    """
+    rows = [json.loads(line) for line in VERB_DATA.read_text().splitlines() if line.strip()]
+    rows = [r for r in rows if r["split"] == split and r["links"]]
+    refs = [r["text"] for r in rows]
+    out: dict = {"split": split, "triples": len(rows)}
+    for name, scorer in (("eq2", eq2), ("dir", dirs)):
+        rev = scorer.score([r["reversal"] for r in rows], refs).sym
+        res: dict = {"reversal_mean": float(rev.mean())}
+        for kind in ("voice", "reworded"):
+            para = scorer.score([r[kind] for r in rows], refs).sym
+            res[f"{kind}_mean"] = float(para.mean())
+            res[f"{kind}_above_reversal"] = float((para > rev).mean())
+            if name == "dir":
+                res[f"{kind}_lowered"] = int((para < out["eq2"][f"{kind}_mean_raw"] - 1e-9).sum())
+            else:
+                res[f"{kind}_mean_raw"] = para
+        out[name] = res
+    for kind in ("voice", "reworded"):
+        out["eq2"].pop(f"{kind}_mean_raw")
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--items", type=int, default=3000, help="e-SNLI test items to use")
@@ -230,12 +266,42 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("-v", "--verbose", action="store_true", help="print examples")
     ap.add_argument("--meta", action="store_true", help="also the paired meta-evaluation table")
     ap.add_argument("--only-meta", action="store_true", help="only the meta-evaluation table")
+    ap.add_argument(
+        "--verbs",
+        choices=["dev", "test"],
+        help="only the verb-carried triples of tests/data/verb_links.jsonl (this half)",
+    )
     args = ap.parse_args(argv)
     warnings.simplefilter("ignore", cec.EmptyTextWarning)
     t0 = time.time()
     eq2 = cec.CEC(cache="memory")  # both scorers share the model and the sentence vectors
     dirs = cec.CEC(eq2.encoder, splitter=eq2.splitter, cache=eq2.cache, directional=True)
     report: dict = {}
+    if args.verbs:
+        vt = verb_triples(eq2, dirs, args.verbs)
+        print(
+            f"Verb-carried triples, {args.verbs} half: {vt['triples']} (original, reversal, paraphrase)"
+        )
+        print(
+            "| score | reversal mean | other voice mean | voice > reversal | reworded mean | "
+            "reworded > reversal |"
+        )
+        print("|---|---:|---:|---:|---:|---:|")
+        for name, label in (("eq2", "Eq. 2"), ("dir", "directional")):
+            r = vt[name]
+            print(
+                f"| {label} | {r['reversal_mean']:.3f} | {r['voice_mean']:.3f} | "
+                f"{r['voice_above_reversal']:.1%} | {r['reworded_mean']:.3f} | "
+                f"{r['reworded_above_reversal']:.1%} |"
+            )
+        print(
+            f"paraphrases lowered by the directional score: voice {vt['dir']['voice_lowered']}, "
+            f"reworded {vt['dir']['reworded_lowered']}"
+        )
+        if args.json:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps({"verb_triples": vt}, indent=2))
+        return 0
     if args.meta or args.only_meta:
         table = meta(eq2, dirs)
         report["meta"] = table
@@ -267,16 +333,21 @@ def main(argv: list[str] | None = None) -> int:
 
     rows = load_esnli(args.items)
     rev = real_reversals(eq2, dirs, rows)
-    print(f"\nReal reversals (e-SNLI test, first {args.items} items): {rev['pairs']} explanations")
-    print("with one link; reversal = cause and effect spans swapped; paraphrase = 2nd human expl.")
-    print("| score | paraphrase mean | reversal mean | paraphrase > reversal |")
-    print("|---|---:|---:|---:|")
-    for name, label in (("eq2", "Eq. 2"), ("dir", "directional")):
-        r = rev[name]
+    rev_verb = real_reversals(eq2, dirs, rows, kind="verb")
+    for title, r_all in (("connective", rev), ("verb-carried", rev_verb)):
         print(
-            f"| {label} | {r['paraphrase_mean']:.3f} | {r['reversal_mean']:.3f} | "
-            f"{r['paraphrase_above_reversal']:.1%} |"
+            f"\nReal reversals (e-SNLI test, first {args.items} items): {r_all['pairs']} "
+            f"explanations with one {title} link"
         )
+        print("reversal = cause and effect spans swapped; paraphrase = 2nd human explanation")
+        print("| score | paraphrase mean | reversal mean | paraphrase > reversal |")
+        print("|---|---:|---:|---:|")
+        for name, label in (("eq2", "Eq. 2"), ("dir", "directional")):
+            r = r_all[name]
+            print(
+                f"| {label} | {r['paraphrase_mean']:.3f} | {r['reversal_mean']:.3f} | "
+                f"{r['paraphrase_above_reversal']:.1%} |"
+            )
 
     fa = false_alarms(eq2, dirs, rows)
     print(f"\nFalse alarms (e-SNLI test, explanation 1 vs 2 of the same item, {fa['pairs']} pairs)")
@@ -296,7 +367,14 @@ def main(argv: list[str] | None = None) -> int:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(
             json.dumps(
-                {**report, "triples": triples, "real_reversals": rev, "false_alarms": fa}, indent=2
+                {
+                    **report,
+                    "triples": triples,
+                    "real_reversals": rev,
+                    "real_verb_reversals": rev_verb,
+                    "false_alarms": fa,
+                },
+                indent=2,
             )
         )
     return 0

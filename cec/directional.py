@@ -5,7 +5,8 @@ rising temperatures" / "rising temperatures lead to more CO2") embed almost iden
 directional score keeps Eq. 2 and changes one thing, the similarity of sentence pairs that state
 the same link in opposite directions:
 
-1. Links are found in each explanation with :mod:`cec.causal` (explicit connectives only).
+1. Links are found in each explanation with :mod:`cec.causal` (explicit connectives and
+   causative verbs: "Aerosols reflect sunlight").
    Negated links ("does not cause") are reported but not used.
 2. Each link's cause and effect spans are embedded with the scorer's own encoder. For a
    generated link ``(c, e)`` and a reference link ``(c', e')``::
@@ -154,7 +155,12 @@ class PairLinks:
 
         def link(d: dict[str, Any]) -> CausalLink:
             return CausalLink(
-                d["cause"], d["effect"], d["connective"], tuple(d["sentences"]), d["negated"]
+                d["cause"],
+                d["effect"],
+                d["connective"],
+                tuple(d["sentences"]),
+                d["negated"],
+                d.get("kind", "connective"),
             )
 
         def num(x: float | None) -> float:

@@ -287,3 +287,20 @@ def test_explain_section_shows_links_and_goes_into_json(scorer):
         assert PairLinks.from_dict(links).format() in text.replace("\n  ", "\n")
     finally:
         unregister_section(SECTION_TITLE)
+
+
+def test_verb_carried_reversal_is_caught_and_passive_paraphrase_kept():
+    """Issue 15: "X lowers Y" against "Y lowers X" was near 1.0; the passive paraphrase keeps
+    its Eq. 2 score bit for bit (its link agrees)."""
+    import cec
+
+    ref = "Insulin lowers blood sugar."
+    scorer = cec.CEC(directional=True)
+    plain = cec.CEC(scorer.encoder, splitter=scorer.splitter)
+    rev = scorer.score(["Blood sugar lowers insulin."], [ref])
+    para = scorer.score(["Blood sugar is lowered by insulin."], [ref])
+    assert [m.verdict for m in rev.details[0].matches] == ["reversed"]
+    assert [m.verdict for m in para.details[0].matches] == ["agree"]
+    assert para.sym[0] == plain.score(["Blood sugar is lowered by insulin."], [ref]).sym[0]
+    assert para.sym[0] > rev.sym[0]
+    assert "(verb)" in rev.details[0].format()
