@@ -24,13 +24,14 @@ from __future__ import annotations
 import math
 import os
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from cec.inputs import EmptyTextWarning, validate_pairs
 from cec.signature import Signature
 from cec.similarity import exact_cosines
 
@@ -41,8 +42,7 @@ __all__ = [
     "Alignment",
     "align",
     "DEFAULT_THRESHOLD",
-    "register_section",
-    "unregister_section",
+    "Section",
     "render",
     "save_heatmap",
     "HEATMAP_SUFFIXES",
@@ -68,7 +68,7 @@ class Alignment:
         best_ref: Index of the reference aligned here when several were given.
         signature: The scorer's signature.
         extras: Further per-pair data added by other analyses (e.g. causal-direction links),
-            shown by :func:`render` through sections registered with :func:`register_section`.
+            shown by :func:`render` through the ``sections`` passed to it.
     """
 
     generated: tuple[str, ...]
@@ -157,9 +157,9 @@ class Alignment:
             "extras": {k: v for k, v in self.extras.items() if _jsonable(v)},
         }
 
-    def format(self, width: int = 72) -> str:
+    def format(self, width: int = 72, sections: Sequence[tuple[str, Section]] = ()) -> str:
         """Readable multi-line text (see :func:`render`)."""
-        return render(self, width=width)
+        return render(self, width=width, sections=sections)
 
     def __str__(self) -> str:
         return self.format()
@@ -208,7 +208,6 @@ def align(
         TypeError, ValueError: Bad input (as :meth:`cec.CEC.score`), a threshold that is not a
             number, or an empty side under ``empty="error"``.
     """
-    from cec.scorer import EmptyTextWarning, validate_pairs
 
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)):
         raise TypeError(f"threshold must be a number, got {type(threshold).__name__}")
@@ -269,29 +268,8 @@ def _nrefs_label(refs: list[list[str]]) -> str:
 # ---------------------------------------------------------------------------------------------
 # text rendering, with room for extra sections
 # ---------------------------------------------------------------------------------------------
+#: An extra part of :func:`render`: ``(title, fn)``, ``fn(alignment)`` -> lines or ``None``.
 Section = Callable[[Alignment], list[str] | None]
-_SECTIONS: list[tuple[str, Section]] = []
-
-
-def register_section(title: str, fn: Section) -> None:
-    """Add a section to :func:`render` (and ``cec explain``) output.
-
-    ``fn(alignment)`` returns the section's lines, or ``None`` to skip it for that pair. A
-    second registration under the same title replaces the first.
-
-    Examples:
-        >>> register_section("Length", lambda a: [f"{len(a.generated)} generated sentences"])
-        >>> unregister_section("Length")
-    """
-    unregister_section(title)
-    _SECTIONS.append((title, fn))
-
-
-def unregister_section(title: str) -> None:
-    """Remove a section added by :func:`register_section` (no error when absent)."""
-    _SECTIONS[:] = [(t, f) for t, f in _SECTIONS if t != title]
-
-
 def _clip(text: str, width: int) -> str:
     text = " ".join(text.split())
     return text if len(text) <= width else text[: max(width - 1, 1)] + "…"
@@ -301,9 +279,15 @@ def _num(x: float) -> str:
     return "  -  " if math.isnan(x) else f"{x:.3f}"
 
 
-def render(alignment: Alignment, width: int = 72, matrix_limit: int = 12) -> str:
+def render(
+    alignment: Alignment,
+    width: int = 72,
+    matrix_limit: int = 12,
+    sections: Sequence[tuple[str, Section]] = (),
+) -> str:
     """Readable text: the scores, each sentence with its best match, what is uncovered or
-    unsupported, the similarity matrix (when small), then any registered sections.
+    unsupported, the similarity matrix (when small), then the ``sections`` given: each a
+    ``(title, fn)`` whose ``fn(alignment)`` returns the section's lines, or ``None`` to skip it.
     """
     a = alignment
     t = a.threshold
@@ -346,7 +330,7 @@ def render(alignment: Alignment, width: int = 72, matrix_limit: int = 12) -> str
         for i in range(n):
             row = "".join(f"{a.similarity[i, j]:>7.3f}" for j in range(m))
             lines.append(f"  {'G' + str(i + 1):<5} {row}")
-    for title, fn in _SECTIONS:
+    for title, fn in sections:  # e.g. causal-direction links (cec.links_view)
         extra = fn(a)
         if extra is not None:
             lines += ["", f"{title}:", *extra]

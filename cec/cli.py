@@ -858,14 +858,15 @@ def explain_command(
         alignment = scorer.align(gen_text, refs if len(refs) > 1 else refs[0], threshold=threshold)
     except ValueError as exc:  # an empty side under --empty error
         raise InputError(str(exc)) from None
-    if directional:  # links on each side, matches and verdicts (cec.directional)
-        from cec.directional import add_link_section
+    sections = []
+    if directional:  # links on each side, matches and verdicts (cec.links_view)
+        from cec.links_view import add_link_section
 
-        add_link_section(scorer, alignment, gen_text, refs[alignment.best_ref])
+        sections.append(add_link_section(scorer, alignment, gen_text, refs[alignment.best_ref]))
     if as_json:
         sys.stdout.write(json.dumps(alignment.to_dict(), indent=2) + "\n")
     else:
-        sys.stdout.write(alignment.format(width=width) + "\n")
+        sys.stdout.write(alignment.format(width=width, sections=sections) + "\n")
     if heatmap is not None:
         written = alignment.heatmap(heatmap)
         (sys.stderr if as_json else sys.stdout).write(f"heatmap written to {written}\n")

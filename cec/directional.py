@@ -61,9 +61,6 @@ __all__ = [
     "match_links",
     "directional_matrix",
     "apply_directional",
-    "link_report",
-    "add_link_section",
-    "SECTION_TITLE",
 ]
 
 #: Least cosine both parts of a link must reach with the other link's parts (in one of the two
@@ -342,53 +339,3 @@ def apply_directional(
         sym = float((forward[p] + backward[p]) / 2)
         reports.append(PairLinks(g, r, tuple(matches), tuple(penalized), eq2, sym))
     return forward, backward, reports
-
-
-# --------------------------------------------------------------------------------------------
-# one pair, for `cec explain --directional`
-# --------------------------------------------------------------------------------------------
-SECTION_TITLE = "Causal links (directional CEC)"
-
-
-def link_report(scorer: Any, generated: str, reference: str) -> tuple[PairLinks | None, str]:
-    """Links, matches and directional score of one pair, with the scorer's model and splitter.
-
-    Args:
-        scorer: A :class:`cec.CEC` (directional or not; its encoder is reused).
-        generated: The generated explanation.
-        reference: One reference explanation.
-
-    Returns:
-        The pair's :class:`PairLinks` (``None`` when a side has no sentences) and the
-        directional signature.
-    """
-    from cec.scorer import CEC
-
-    if not scorer.directional:
-        scorer = CEC(scorer.encoder, splitter=scorer.splitter, empty=scorer.empty, directional=True)
-    result = scorer.score([generated], [reference])
-    return result.details[0], str(result.signature)
-
-
-def _render(alignment: Any) -> list[str] | None:
-    data = alignment.extras.get("causal_links")
-    if data is None:
-        return None
-    if data.get("empty"):
-        return ["  (a side has no sentences)"]
-    lines = PairLinks.from_dict(data).format().splitlines()
-    return [f"  {line}" for line in lines] + [f"  signature: {data['signature']}"]
-
-
-def add_link_section(scorer: Any, alignment: Any, generated: str, reference: str) -> None:
-    """Attach the pair's link report to a :class:`cec.align.Alignment` and show it in ``render``.
-
-    The report goes to ``alignment.extras["causal_links"]`` (JSON-serialisable, so ``--json``
-    carries it) and a "Causal links" section is registered with :func:`cec.align.register_section`.
-    """
-    from cec.align import register_section
-
-    report, signature = link_report(scorer, generated, reference)
-    data = {"empty": True} if report is None else report.to_dict()
-    alignment.extras["causal_links"] = {**data, "signature": signature}
-    register_section(SECTION_TITLE, _render)

@@ -227,16 +227,16 @@ def compute_baseline(
     Raises:
         ValueError: Fewer than two texts, or no pair with sentences on both sides.
     """
-    from cec.scorer import CEC
-
-    if not isinstance(scorer, CEC):
+    if not (callable(getattr(scorer, "score", None)) and hasattr(scorer, "encoder")):
         raise TypeError(f"scorer must be a cec.CEC, got {type(scorer).__name__}")
     texts = list(texts)
     for k, t in enumerate(texts):
         if not isinstance(t, str):
             raise TypeError(f"texts[{k}] must be a str, got {type(t).__name__}")
     perm = unrelated_pairs(len(texts), seed)
-    raw = CEC(scorer.encoder, splitter=scorer.splitter, empty="nan", max_memory=scorer.max_memory)
+    raw = type(scorer)(  # the same scorer, Eq. 2 without rescaling
+        scorer.encoder, splitter=scorer.splitter, empty="nan", max_memory=scorer.max_memory
+    )
     result = raw.score(texts, [texts[j] for j in perm.tolist()])
     keep = ~np.isnan(result.sym)
     if not keep.any():

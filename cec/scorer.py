@@ -20,7 +20,9 @@ import numpy as np
 import torch
 
 from cec._version import __version__
+from cec.align import align
 from cec.cache import EmbeddingCache, MemoryCache, encode_cached, resolve_cache
+from cec.directional import apply_directional
 from cec.encode import Encoder, resolve_encoder
 from cec.inputs import (
     EMPTY_POLICIES,
@@ -32,6 +34,7 @@ from cec.inputs import (
     validate_pairs,
     validate_segmented,
 )
+from cec.rescale import check_weights, resolve_baseline
 from cec.result import CECResult, PairScore
 from cec.segment import Segmented, Splitter, get_splitter
 from cec.signature import Signature
@@ -117,8 +120,6 @@ class CEC:
                 "cache='memory'"
             )
         self.cache = resolve_cache(cache)
-        from cec.rescale import check_weights, resolve_baseline
-
         self.baseline = resolve_baseline(rescale, self.encoder)
         if self.baseline is not None:
             check_weights(self.baseline, self.encoder)
@@ -213,8 +214,6 @@ class CEC:
         reference sentences left uncovered / generated sentences left unsupported under
         ``threshold``. Its ``forward``/``backward``/``sym`` equal :meth:`score` on the pair.
         """
-        from cec.align import align
-
         return align(self, generated, reference, threshold=threshold)
 
     def score_iter(
@@ -321,8 +320,6 @@ class CEC:
             )
         pair_links: list[Any] = [None] * len(ref_set)
         if self.directional and len(ok):  # direction-aware adjustment (cec.directional)
-            from cec.directional import apply_directional
-
             fwd[ok], bwd[ok], reports = apply_directional(
                 self.encode, emb, list(sentence_id), sets_flat, sets_len,
                 gen_set[ok], ref_set[ok], fwd[ok], bwd[ok],

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cec.align import Alignment, register_section, render, unregister_section
+from cec.align import Alignment, render
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -108,12 +108,10 @@ def test_to_dict_and_render(scorer):
     assert "Uncovered reference sentences:   R3" in text
     assert str(a.signature) in text
     # extra sections (e.g. causal-direction links) plug into the same rendering
-    register_section("Causal links", lambda al: [f"  {len(al.generated)} steps checked"])
-    try:
-        assert "Causal links:\n  3 steps checked" in render(a)
-    finally:
-        unregister_section("Causal links")
-    assert "Causal links" not in render(a)
+    section = ("Causal links", lambda al: [f"  {len(al.generated)} steps checked"])
+    assert "Causal links:\n  3 steps checked" in render(a, sections=[section])
+    assert "Causal links:\n  3 steps checked" in a.format(sections=[section])
+    assert "Causal links" not in render(a)  # nothing is registered globally
 
 
 def test_heatmap_png_and_svg(scorer, tmp_path):

@@ -270,23 +270,20 @@ def test_matching_rules_on_hand_made_vectors():
 
 
 def test_explain_section_shows_links_and_goes_into_json(scorer):
-    from cec.align import unregister_section
-    from cec.directional import SECTION_TITLE, add_link_section
+    from cec.links_view import SECTION_TITLE, add_link_section
 
     gen, ref = MIXED_GEN, MIXED_REF
     alignment = scorer.align(gen, ref)
-    try:
-        add_link_section(scorer, alignment, gen, ref)
-        text = alignment.format()
-        assert f"{SECTION_TITLE}:" in text
-        assert "g1 ~ r1  REVERSED" in text and "(G2)" in text and "dir:yes" in text
-        data = json.loads(json.dumps(alignment.to_dict()))
-        links = data["extras"]["causal_links"]
-        assert links["matches"][0]["verdict"] == "reversed"
-        assert links["sym"] < links["eq2"] - 0.1
-        assert PairLinks.from_dict(links).format() in text.replace("\n  ", "\n")
-    finally:
-        unregister_section(SECTION_TITLE)
+    section = add_link_section(scorer, alignment, gen, ref)
+    text = alignment.format(sections=[section])
+    assert f"{SECTION_TITLE}:" in text
+    assert SECTION_TITLE not in alignment.format()  # shown only where it is passed
+    assert "g1 ~ r1  REVERSED" in text and "(G2)" in text and "dir:yes" in text
+    data = json.loads(json.dumps(alignment.to_dict()))
+    links = data["extras"]["causal_links"]
+    assert links["matches"][0]["verdict"] == "reversed"
+    assert links["sym"] < links["eq2"] - 0.1
+    assert PairLinks.from_dict(links).format() in text.replace("\n  ", "\n")
 
 
 def test_verb_carried_reversal_is_caught_and_passive_paraphrase_kept():
