@@ -6,7 +6,7 @@ import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["cache_dir", "atomic_target"]
+__all__ = ["cache_dir", "atomic_target", "atomic_write", "durable_replace", "fsync_path"]
 
 
 def cache_dir() -> Path:
@@ -24,3 +24,60 @@ def atomic_target(path: Path) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     os.close(fd)
     return Path(tmp)
+
+
+def fsync_path(path: str | os.PathLike[str]) -> None:
+    """Flush a file's data, or a folder's entries, to disk (a no-op where folders can't be
+    fsync'd)."""
+    p = Path(path)
+    flags = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) if p.is_dir() else os.O_RDONLY
+    try:
+        fd = os.open(p, flags)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # e.g. EINVAL for folders on some file systems
+        pass
+    finally:
+        os.close(fd)
+
+
+def durable_replace(tmp: str | os.PathLike[str], final: str | os.PathLike[str]) -> Path:
+    """Put a finished temporary file or folder in place, so that it survives a power loss.
+
+    The data is flushed to disk first (every file of a folder, then the folder), then
+    ``os.replace`` makes it appear under its final name at once, then the parent folder is
+    flushed so the rename itself is durable. Readers see the old version or the complete new
+    one, never a part.
+    """
+    tmp, final = Path(tmp), Path(final)
+    if tmp.is_dir():
+        for child in sorted(tmp.rglob("*")):
+            if child.is_file():
+                fsync_path(child)
+    fsync_path(tmp)
+    os.replace(tmp, final)
+    fsync_path(final.parent)
+    return final
+
+
+def atomic_write(path: str | os.PathLike[str], data: str | bytes) -> Path:
+    """Write ``data`` to ``path`` atomically and durably (a temporary file, then
+    :func:`durable_replace`); missing folders are created.
+
+    Examples:
+        >>> import tempfile
+        >>> target = Path(tempfile.mkdtemp()) / "sub" / "status.json"
+        >>> atomic_write(target, '{"ok": true}').read_text()
+        '{"ok": true}'
+    """
+    path = Path(path)
+    tmp = atomic_target(path)
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data.encode("utf-8") if isinstance(data, str) else data)
+        return durable_replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

