@@ -27,7 +27,15 @@ from typing import Annotated, Any
 
 import typer
 
-from cec.io import InputError, ItemWriter, Record, open_output, read_records, read_text_pairs
+from cec.io import (
+    InputError,
+    ItemWriter,
+    Record,
+    open_output,
+    read_item_rows,
+    read_records,
+    read_text_pairs,
+)
 from cec.segment import DEFAULT_SPLITTER, available_splitters
 
 __all__ = ["app", "main", "Summary", "EXIT_OK", "EXIT_UNEXPECTED", "EXIT_BAD_INPUT"]
@@ -380,6 +388,15 @@ def score_command(
             rich_help_panel="Scorer",
         ),
     ] = None,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume",
+            help="Continue a stopped run: keep the rows already in --output (jsonl or csv) "
+            "and score only the items after them. The summary covers all items.",
+            rich_help_panel="Output",
+        ),
+    ] = False,
 ) -> None:
     """Score files of predictions against references; print per-item scores and the summary.
 
@@ -393,6 +410,11 @@ def score_command(
     if input_path is not None and ref:
         raise InputError("--ref goes with --pred; for an INPUT file use --ref-field")
     ref_fields = ref_field or ["reference"]
+    if resume and (output is None or str(output) == "-" or summary_only):
+        raise InputError("--resume needs --output FILE with per-item rows (not --summary-only)")
+    if resume and fmt not in (OutputFormat.jsonl, OutputFormat.csv):
+        raise InputError(f"--resume needs --format jsonl or csv, got {fmt.value}")
+    resuming = resume and output is not None and output.is_file()
 
     def records() -> Iterator[Record]:
         return _records(input_path, pred, ref, input_format, pred_field, ref_fields, id_field)
@@ -409,16 +431,39 @@ def score_command(
         model, device, batch_size, splitter, empty, precision=precision, cache=cache
     )
     scorer = build_scorer(options)
+    run_record = _run_record(output, fmt, summary_only)
+    base_signature = str(scorer.signature)
+    if resuming:
+        _check_run_record(run_record, base_signature, output)  # type: ignore[arg-type]
+    elif run_record is not None:
+        run_record.write_text(json.dumps({"signature": base_signature}) + "\n", encoding="utf-8")
 
-    # 2. score lazily, writing rows as they come
+    # 2. score lazily, writing rows as they come (flushed after each chunk, so a killed run
+    # leaves every finished row on disk for --resume)
     summary = Summary()
-    out = open_output(output)
+    done = read_item_rows(output, fmt.value) if resuming else iter(())  # type: ignore[arg-type]
+    out = open_output(output, append=resuming)
     item_fmt = None if summary_only else ("table" if fmt is OutputFormat.table else fmt.value)
-    writer = ItemWriter(out, item_fmt, id_width=id_width) if item_fmt else None
+    writer = ItemWriter(out, item_fmt, id_width=id_width, header=not resuming) if item_fmt else None
     pending: deque[Record] = deque()
+    n_resumed = 0
 
     def pairs() -> Iterator[tuple[str, Any]]:
-        for rec in records():
+        nonlocal n_resumed
+        stream = records()
+        for row in done:  # rows of the stopped run
+            rec = next(stream, None)
+            if rec is None:
+                raise InputError(f"--resume: {output} has more rows than the input has items")
+            if rec.id != row[0]:
+                raise InputError(
+                    f"--resume: row {n_resumed + 1} of {output} has id {row[0]!r} but item "
+                    f"{n_resumed + 1} of the input has id {rec.id!r}; not the same input"
+                )
+            summary.add(row[1], row[2], row[3], row[4], len(rec.references))
+            n_resumed += 1
+            bar.update(1)
+        for rec in stream:
             pending.append(rec)
             yield rec.prediction, rec.references if len(rec.references) > 1 else rec.references[0]
 
@@ -434,7 +479,11 @@ def score_command(
                     summary.add(ps.forward, ps.backward, ps.sym, ps.empty, len(rec.references))
                     if writer is not None:
                         writer.write(rec.id, ps.forward, ps.backward, ps.sym, ps.empty, ps.best_ref)
+                        if not pending:  # the end of a chunk: its rows reach the file
+                            out.flush()
                     bar.update(1)
+            except InputError:
+                raise
             except ValueError as exc:
                 raise _locate(exc, pending, scorer) from None
         signature = str(scorer.signature.with_(nrefs=summary.nrefs_label))
@@ -465,6 +514,45 @@ def score_command(
             f"{n_empty_warned} of {summary.n} item(s) have no sentences on a side and score 0 "
             "(--empty zero); use --empty nan to leave them out of the mean"
         )
+    _prepare_fast_start(scorer)
+
+
+def _run_record(output: Path | None, fmt: OutputFormat, summary_only: bool) -> Path | None:
+    """The file beside a per-item row output that records the run's signature (``--resume``)."""
+    if output is None or str(output) == "-" or summary_only:
+        return None
+    if fmt not in (OutputFormat.jsonl, OutputFormat.csv):
+        return None
+    return output.with_name(output.name + ".cec-run.json")
+
+
+def _check_run_record(record: Path, signature: str, output: Path) -> None:
+    """Refuse to resume rows that another scorer (model, options, version) wrote."""
+    try:
+        earlier = json.loads(record.read_text(encoding="utf-8"))["signature"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise InputError(
+            f"--resume: {output} has no readable run record {record.name} (written by cec score "
+            "at the start of a run), so its rows cannot be checked; score again without --resume"
+        ) from None
+    if earlier != signature:
+        raise InputError(
+            f"--resume: the rows in {output} were scored with signature {earlier}, but these "
+            f"options give {signature}; resume with the same options or score again"
+        )
+
+
+def _prepare_fast_start(scorer: Any) -> None:
+    """After an fp32 CPU run on torch, keep a checked ONNX copy of the model for fast starts."""
+    from cec import _fast
+    from cec.encode import SentenceTransformerEncoder
+
+    enc = scorer.encoder
+    if not isinstance(enc, SentenceTransformerEncoder) or enc._model is None:
+        return  # not this kind of model, or it already ran from the copy
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _fast.prepare(enc)
 
 
 def _locate(exc: ValueError, pending: deque[Record], scorer: Any) -> InputError:

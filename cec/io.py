@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
 import sys
 from collections.abc import Iterator, Sequence
@@ -35,6 +36,7 @@ __all__ = [
     "read_text_pairs",
     "ItemWriter",
     "open_output",
+    "read_item_rows",
 ]
 
 FORMATS = ("jsonl", "csv", "tsv")
@@ -286,8 +288,12 @@ def read_text_pairs(
 ITEM_COLUMNS = ("id", "forward", "backward", "sym", "empty", "best_ref")
 
 
-def open_output(path: str | os.PathLike[str] | None) -> IO[str]:
+def open_output(path: str | os.PathLike[str] | None, *, append: bool = False) -> IO[str]:
     """A text stream for ``path`` (``None`` or ``-`` is stdout); missing folders are created.
+
+    Args:
+        path: The file.
+        append: Append to the file instead of replacing it (``--resume``).
 
     Raises:
         InputError: The file cannot be created.
@@ -296,7 +302,8 @@ def open_output(path: str | os.PathLike[str] | None) -> IO[str]:
         return sys.stdout
     try:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        return open(path, "w", encoding="utf-8", newline="")  # noqa: SIM115 - caller closes
+        mode = "a" if append else "w"
+        return open(path, mode, encoding="utf-8", newline="")  # noqa: SIM115 - caller closes
     except OSError as exc:
         raise InputError(f"cannot write ({exc.strerror or exc})", path) from None
 
@@ -321,13 +328,15 @@ class ItemWriter:
         ['id,forward,backward,sym,empty,best_ref', 'a,1.000000,0.500000,0.750000,0,0']
     """
 
-    def __init__(self, stream: IO[str], fmt: str, id_width: int = 12):
+    def __init__(self, stream: IO[str], fmt: str, id_width: int = 12, *, header: bool = True):
         if fmt not in ("jsonl", "csv", "json", "table"):
             raise ValueError(f"fmt must be jsonl, csv, json or table, got {fmt!r}")
         self.stream, self.fmt, self.count = stream, fmt, 0
         self.id_width = id_width
         self._csv = csv.writer(stream, lineterminator="\n") if fmt == "csv" else None
-        if self._csv is not None:
+        if not header:  # appending to rows already written (``--resume``)
+            pass
+        elif self._csv is not None:
             self._csv.writerow(ITEM_COLUMNS)
         elif fmt == "json":
             stream.write('{"items": [')
@@ -371,3 +380,89 @@ class ItemWriter:
             self.stream.write(("\n" if self.count else "") + '], "summary": ')
             self.stream.write(json.dumps(summary or {}, indent=2) + "}\n")
         self.stream.flush()
+
+
+def _cut_partial_line(path: Path) -> int:
+    """Cut a last line that has no newline (a run killed mid-write); return bytes removed."""
+    size = path.stat().st_size
+    if size == 0:
+        return 0
+    with open(path, "rb+") as fh:
+        fh.seek(size - 1)
+        if fh.read(1) == b"\n":
+            return 0
+        pos, step = size, 1 << 16
+        while pos > 0:  # find the last newline, reading backwards
+            start = max(0, pos - step)
+            fh.seek(start)
+            block = fh.read(pos - start)
+            k = block.rfind(b"\n")
+            if k >= 0:
+                keep = start + k + 1
+                break
+            pos = start
+        else:
+            keep = 0
+        fh.truncate(keep)
+        return size - keep
+
+
+def read_item_rows(
+    path: str | os.PathLike[str], fmt: str
+) -> Iterator[tuple[str, float, float, float, bool]]:
+    """Stream the per-item rows of an earlier ``jsonl`` or ``csv`` output (for ``--resume``).
+
+    A last line without its newline (the run was killed while writing it) is cut from the file
+    first, so appending continues after the last complete row. NaN scores (``null`` in JSONL,
+    ``nan`` in CSV) come back as NaN.
+
+    Args:
+        path: The output file.
+        fmt: ``jsonl`` or ``csv``.
+
+    Yields:
+        ``(id, forward, backward, sym, empty)`` per row, in file order.
+
+    Raises:
+        InputError: The file holds something other than rows of that format.
+    """
+    if fmt not in ("jsonl", "csv"):
+        raise ValueError(f"fmt must be jsonl or csv, got {fmt!r}")
+    p = Path(path)
+    _cut_partial_line(p)
+
+    def num(value: Any, line: int) -> float:
+        if value is None or value == "nan":
+            return math.nan
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise InputError(f"not a score: {value!r}", path, line) from None
+
+    with open(p, encoding="utf-8", newline="") as fh:
+        if fmt == "jsonl":
+            for line_no, raw in enumerate(fh, start=1):
+                if not raw.strip():
+                    continue
+                try:
+                    row = json.loads(raw)
+                    ident = row["id"]
+                    values = [num(row[k], line_no) for k in ("forward", "backward", "sym")]
+                    empty = bool(row["empty"])
+                except (ValueError, KeyError, TypeError):
+                    raise InputError(
+                        "not a row of cec score --format jsonl", path, line_no
+                    ) from None
+                yield str(ident), values[0], values[1], values[2], empty
+            return
+        reader = csv.reader(fh)
+        header = next(reader, None)
+        if header is None:
+            return
+        if tuple(header) != ITEM_COLUMNS:
+            raise InputError(f"not a cec score --format csv file (header {header})", path, 1)
+        for row in reader:
+            if len(row) != len(ITEM_COLUMNS):
+                raise InputError("not a row of cec score --format csv", path, reader.line_num)
+            fwd, bwd, sym = (num(v, reader.line_num) for v in row[1:4])
+            yield row[0], fwd, bwd, sym, row[4] not in ("0", "", "False", "false")
