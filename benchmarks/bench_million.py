@@ -254,7 +254,10 @@ def main(argv: list[str] | None = None) -> None:
             report["resume"] = again
             print(f"   +{again['rows']:,} rows; check={again['check']}")
     if args.ray:
-        report["ray"] = ray_check(args.file, out, args.ray)
+        try:
+            report["ray"] = ray_check(args.file, out, args.ray)
+        except Exception as exc:  # noqa: BLE001 - e.g. Ray's node start times out on a busy machine
+            report["ray"] = {"error": f"{type(exc).__name__}: {exc}"}
         print(f"== ray (2 workers) vs single process: {report['ray']}")
     report["load_avg_end"] = os.getloadavg()
     args.json.parent.mkdir(parents=True, exist_ok=True)
