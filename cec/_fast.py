@@ -169,7 +169,6 @@ def prepare(encoder: Any) -> bool:
     marker = marker_path(encoder)
     if marker.is_file():
         return load(encoder) is not None
-    from cec._files import atomic_target
     from cec._onnx import OnnxRunner, export_onnx
 
     try:
@@ -200,6 +199,9 @@ def prepare(encoder: Any) -> bool:
             RuntimeWarning,
             stacklevel=2,
         )
+        info = {"version": _MARKER_VERSION, "identity": encoder.identity, "passed": False}
+        info["error"] = f"{type(exc).__name__}: {str(exc)[:500]}"
+        _write(marker, info)  # not tried again on every run; delete the file to retry
         return False
     info = {
         "version": _MARKER_VERSION,
@@ -212,7 +214,13 @@ def prepare(encoder: Any) -> bool:
         "tolerance": TOLERANCE,
         "passed": passed,
     }
+    _write(marker, info)
+    return passed
+
+
+def _write(marker: Path, info: dict[str, Any]) -> None:
+    from cec._files import atomic_target
+
     tmp = atomic_target(marker)
     tmp.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
     os.replace(tmp, marker)
-    return passed
