@@ -226,7 +226,9 @@ def main(argv: list[str] | None = None) -> None:
         t = time.perf_counter()
         write_pairs(args.file, args.pairs)
         print(f"wrote {args.pairs:,} pairs to {args.file} in {time.perf_counter() - t:.0f} s")
-    out = args.file.with_name(args.file.stem + f".{args.mode}.scores.jsonl")
+    # --mode none --ray N compares with the rows of an earlier --mode cli run
+    mode = "cli" if args.mode == "none" else args.mode
+    out = args.file.with_name(args.file.stem + f".{mode}.scores.jsonl")
     report: dict = {"pairs": args.pairs, "file": str(args.file), "mode": args.mode}
     report["load_avg_start"] = os.getloadavg()
     if args.mode != "none":
