@@ -9,8 +9,9 @@ Score how well generated explanations match reference explanations, sentence by 
 
 See :func:`cec.score`, :class:`cec.CEC` and :class:`cec.CECResult`.
 
-``import cec`` is cheap: the names below are imported from their modules on first use, so a
-command-line error or ``cec --help`` never waits for torch to load.
+``import cec`` is cheap: the names below, and the public submodules (``cec.metric``,
+``cec.align``, ``cec.ray``, ...), are imported on first use, so a command-line error or
+``cec --help`` never waits for torch to load.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from cec._version import __version__
 # public name -> module that defines it
 _EXPORTS: dict[str, str] = {
     "score": "cec.scorer",
+    "score_segmented": "cec.scorer",
     "CEC": "cec.scorer",
     "EmptyTextWarning": "cec.scorer",
     "CECResult": "cec.result",
@@ -34,6 +36,8 @@ _EXPORTS: dict[str, str] = {
     "TruncationWarning": "cec.encode",
     "available_splitters": "cec.segment",
     "get_splitter": "cec.segment",
+    "Splitter": "cec.segment",
+    "Segmented": "cec.segment",
     "Alignment": "cec.align",
     "CECMetric": "cec.metric",
 }
@@ -41,6 +45,7 @@ _EXPORTS: dict[str, str] = {
 __all__ = [
     "__version__",
     "score",
+    "score_segmented",
     "CEC",
     "EmptyTextWarning",
     "CECResult",
@@ -52,13 +57,36 @@ __all__ = [
     "TruncationWarning",
     "available_splitters",
     "get_splitter",
+    "Splitter",
+    "Segmented",
     "Alignment",
     "CECMetric",
 ]
 assert set(__all__) == {"__version__", *_EXPORTS}
 
+# public submodules, reachable as ``cec.<name>`` after a plain ``import cec`` (loaded on first use)
+_SUBMODULES = (
+    "align",
+    "cache",
+    "causal",
+    "cli",
+    "directional",
+    "encode",
+    "io",
+    "metric",
+    "ray",
+    "rescale",
+    "result",
+    "scorer",
+    "segment",
+    "signature",
+    "similarity",
+)
+
 
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return import_module(f"cec.{name}")  # the import also binds it on the package
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'cec' has no attribute {name!r}")
@@ -68,7 +96,7 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+    return sorted(set(globals()) | set(__all__) | set(_SUBMODULES))
 
 
 if TYPE_CHECKING:  # static type checkers and IDEs see the real names
@@ -76,6 +104,6 @@ if TYPE_CHECKING:  # static type checkers and IDEs see the real names
     from cec.encode import DEFAULT_MODEL, CallableEncoder, Encoder, TruncationWarning
     from cec.metric import CECMetric
     from cec.result import CECResult, PairScore
-    from cec.scorer import CEC, EmptyTextWarning, score
-    from cec.segment import available_splitters, get_splitter
+    from cec.scorer import CEC, EmptyTextWarning, score, score_segmented
+    from cec.segment import Segmented, Splitter, available_splitters, get_splitter
     from cec.signature import Signature

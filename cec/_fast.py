@@ -111,7 +111,10 @@ def _applies(encoder: Any) -> Any:
         return None
     import importlib.util
 
-    if importlib.util.find_spec("onnxruntime") is None:
+    try:  # the `onnx` extra (pip install ".[onnx]") is not a base dependency
+        if importlib.util.find_spec("onnxruntime") is None:
+            return None
+    except (ImportError, ValueError):  # a parent package or spec that cannot be found
         return None
     from cec.hf_model import plain_layout
 
@@ -149,10 +152,13 @@ def load(encoder: Any) -> tuple[FastModel, Any] | None:
     if not graph.is_file():
         return None
     folder = encoder.local_dir()
-    tok = FastTokenizer(folder, layout.do_lower_case, info["input_names"], info["pad_token_id"])
-    from cec._onnx import OnnxRunner
+    try:
+        tok = FastTokenizer(folder, layout.do_lower_case, info["input_names"], info["pad_token_id"])
+        from cec._onnx import OnnxRunner
 
-    runner = OnnxRunner.from_file(graph, encoder)
+        runner = OnnxRunner.from_file(graph, encoder)
+    except Exception:  # noqa: BLE001 - an optimisation only: onnxruntime or tokenizers missing
+        return None  # or broken, an unreadable graph: the torch path runs
     return FastModel(tok, int(layout.max_seq_length)), runner
 
 

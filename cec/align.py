@@ -222,7 +222,7 @@ def align(
         for s in sents:
             unique.setdefault(s, len(unique))
     emb = scorer.encode(list(unique)).double().cpu().numpy() if unique else np.zeros((0, 1))
-    signature = scorer.signature.with_(nrefs=_nrefs_label(refs))
+    signature = scorer.signature_for(gens, refs).with_(nrefs=_nrefs_label(refs))
     # the matrix and scores here are plain Eq. 2: drop the direction-aware marker, if any
     signature = signature.with_(extra=tuple(kv for kv in signature.extra if kv[0] != "dir"))
 
@@ -365,10 +365,17 @@ def save_heatmap(
 ) -> Path:
     """Write the sentence similarity matrix as an image; the format follows the suffix.
 
+    Rows are the generated sentences (G1, G2, ...), columns the reference sentences (R1, ...);
+    each cell shows its cosine. Under the matrix, a key lists every sentence in full, wrapped
+    (never cut). The figure grows with the matrix, so 1 x 1 to 20 x 20 stay readable, and
+    nothing (title, colour-bar label, key) is clipped. When the alignment carries a
+    direction report (``cec explain --directional``), the cells of a cause -> effect link
+    stated the other way round are outlined in red and marked "rev".
+
     Args:
         alignment: The pair's alignment.
         path: Output file ending in ``.png``, ``.svg`` or ``.pdf``.
-        label_width: Characters of each sentence shown in the axis labels.
+        label_width: Shortest wrap width, in characters, of the sentences in the key.
         title: Figure title (default: the pair's scores).
 
     Returns:
@@ -376,8 +383,10 @@ def save_heatmap(
 
     Raises:
         ValueError: Unsupported suffix.
-        ImportError: matplotlib is missing (``pip install "cec[plot]"``).
+        ImportError: matplotlib is missing (``pip install ".[plot]"`` from a checkout).
     """
+    import textwrap
+
     path = Path(path)
     if path.suffix.lower() not in HEATMAP_SUFFIXES:
         raise ValueError(
@@ -388,50 +397,84 @@ def save_heatmap(
 
         matplotlib.use("Agg", force=False)
         from matplotlib.figure import Figure
-    except ImportError as exc:  # pragma: no cover - depends on install
-        raise ImportError('heatmaps need matplotlib: pip install "cec[plot]"') from exc
+        from matplotlib.patches import Rectangle
+    except ImportError as exc:
+        raise ImportError(
+            'heatmaps need matplotlib: pip install ".[plot]" (from a checkout) or '
+            "pip install matplotlib",
+            name="matplotlib",
+        ) from exc
 
     a = alignment
     n, m = a.similarity.shape
-    fig = Figure(
-        figsize=(
-            2.5 + 0.6 * max(m, 1) + label_width * 0.06,
-            1.8 + 0.45 * max(n, 1) + label_width * 0.05,
-        )
+    links = a.extras.get("causal_links") if isinstance(a.extras, dict) else None
+    reversed_cells = {tuple(p) for p in (links or {}).get("penalized", [])}
+
+    # layout in inches: the matrix, a colour bar, then a key of the sentences under it
+    cell = 0.55 if max(n, m) <= 12 else 0.42
+    value_size = 8 if max(n, m) <= 12 else 6.5
+    mat_w, mat_h = max(m * cell, 2.0), max(n * cell, 2.0)
+    left, right, top, bottom = 0.7, 1.4, 1.0, 0.75
+    width = max(left + mat_w + right, 7.5)
+    col_chars = max(label_width, int((width / 2 - 0.4) / 0.068))
+
+    def key(prefix: str, sentences: tuple[str, ...]) -> list[str]:
+        lines: list[str] = []
+        for k, sent in enumerate(sentences):
+            wrapped = textwrap.wrap(" ".join(sent.split()), col_chars - 5) or [""]
+            lines.append(f"{prefix}{k + 1:<3} {wrapped[0]}")
+            lines += [f"     {w}" for w in wrapped[1:]]
+        return lines or ["(none)"]
+
+    gen_key, ref_key = key("G", a.generated), key("R", a.reference)
+    key_lines = max(len(gen_key), len(ref_key)) + 1
+    key_h = 0.35 + 0.165 * key_lines
+    height = top + mat_h + bottom + key_h
+    fig = Figure(figsize=(width, height))
+    x0 = (width - (mat_w + right - left)) / 2 - 0.2  # centre matrix + colour bar
+    ax = fig.add_axes((x0 / width, (key_h + bottom) / height, mat_w / width, mat_h / height))
+    cax = fig.add_axes(
+        ((x0 + mat_w + 0.2) / width, (key_h + bottom) / height, 0.2 / width, mat_h / height)
     )
-    ax = fig.add_subplot()
     data = a.similarity if n and m else np.zeros((max(n, 1), max(m, 1)))
     image = ax.imshow(
         data, vmin=min(0.0, float(data.min())), vmax=1.0, cmap="viridis", aspect="auto"
     )
-    fig.colorbar(image, ax=ax, label="cosine similarity")
-    ax.set_yticks(
-        range(n), [f"G{i + 1} {_clip(s, label_width)}" for i, s in enumerate(a.generated)]
-    )
-    ax.set_xticks(
-        range(m),
-        [f"R{j + 1} {_clip(s, label_width)}" for j, s in enumerate(a.reference)],
-        rotation=35,
-        ha="right",
-    )
+    fig.colorbar(image, cax=cax).set_label("cosine similarity")
+    ax.set_yticks(range(n), [f"G{i + 1}" for i in range(n)])
+    ax.set_xticks(range(m), [f"R{j + 1}" for j in range(m)])
+    ax.xaxis.tick_top()
+    ax.xaxis.set_label_position("top")
     ax.set_xlabel("reference sentences")
     ax.set_ylabel("generated sentences")
     for i in range(n):
         for j in range(m):
             v = a.similarity[i, j]
+            mark = (i, j) in reversed_cells
             ax.text(
                 j,
                 i,
-                f"{v:.2f}",
+                f"{v:.2f}" + ("\nrev" if mark else ""),
                 ha="center",
                 va="center",
-                fontsize=8,
+                fontsize=value_size,
                 color="black" if v > 0.6 else "white",
+                fontweight="bold" if mark else "normal",
             )
-    ax.set_title(
-        title or f"CEC {_num(a.sym)} (fwd {_num(a.forward)}, bwd {_num(a.backward)})", fontsize=10
-    )
-    fig.tight_layout()
+            if mark:
+                ax.add_patch(
+                    Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="red", lw=2.5)
+                )
+    heading = title or f"CEC {_num(a.sym)} (fwd {_num(a.forward)}, bwd {_num(a.backward)})"
+    if reversed_cells:
+        heading += "\nred outline, rev: a cause -> effect link stated the other way round"
+    fig.suptitle(heading, fontsize=10, y=1 - 0.12 / height, va="top")
+    key_top = (key_h - 0.1) / height
+    fig.text(0.03, key_top, "\n".join(["Generated", *gen_key]), va="top", ha="left",
+             fontsize=8, family="monospace")  # fmt: skip
+    fig.text(0.52, key_top, "\n".join(["Reference", *ref_key]), va="top", ha="left",
+             fontsize=8, family="monospace")  # fmt: skip
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format=path.suffix.lower()[1:], dpi=120)
+    # "tight" grows the canvas to every artist, so nothing is clipped whatever the labels
+    fig.savefig(path, format=path.suffix.lower()[1:], dpi=120, bbox_inches="tight", pad_inches=0.15)
     return path

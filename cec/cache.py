@@ -278,8 +278,15 @@ class SQLiteCache(EmbeddingCache):
         return f"SQLiteCache({str(self.path)!r})"
 
 
+#: Bound of ``cache="memory"`` (vectors kept, least recently used out).
+MEMORY_CACHE_ITEMS = 400_000
+
+
 def resolve_cache(cache: str | os.PathLike[str] | EmbeddingCache | None) -> EmbeddingCache | None:
     """The ``cache`` option: ``None`` (no cache), ``"memory"``, a file path, or a cache object.
+
+    ``"memory"`` keeps the :data:`MEMORY_CACHE_ITEMS` most recently used vectors (about 600 MB
+    for a 384-dimensional model); pass ``MemoryCache(max_items=...)`` for another bound.
 
     Raises:
         TypeError: Not one of those.
@@ -287,7 +294,7 @@ def resolve_cache(cache: str | os.PathLike[str] | EmbeddingCache | None) -> Embe
     if cache is None or isinstance(cache, EmbeddingCache):
         return cache
     if isinstance(cache, str) and cache == "memory":
-        return MemoryCache()
+        return MemoryCache(max_items=MEMORY_CACHE_ITEMS)
     if isinstance(cache, (str, os.PathLike)):
         if not os.fspath(cache):
             raise ValueError("cache: empty path; pass None for no cache")

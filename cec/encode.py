@@ -37,6 +37,7 @@ import contextlib
 import hashlib
 import importlib.util
 import json
+import logging
 import os
 import threading
 import time
@@ -329,6 +330,20 @@ class CallableEncoder(Encoder):
 
 
 @contextlib.contextmanager
+def _quiet_logger(name: str) -> Iterator[None]:
+    """Hold a third-party logger at ERROR inside the block, unless the user configured it."""
+    log = logging.getLogger(name)
+    if log.level != logging.NOTSET or log.handlers:
+        yield
+        return
+    log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        log.setLevel(logging.NOTSET)
+
+
+@contextlib.contextmanager
 def _torch_threads(n: int | None) -> Iterator[None]:
     """Use ``n`` intra-op threads inside the block (``None``: leave torch's setting alone)."""
     if n is None or n == torch.get_num_threads():
@@ -517,9 +532,10 @@ class SentenceTransformerEncoder(Encoder):
                 assert folder is not None
                 model = PooledTransformer(folder, layout, self.device)
             else:
-                from sentence_transformers import SentenceTransformer
+                with _quiet_logger("bitsandbytes"):  # its CPU-kernel notice, via transformers->peft
+                    from sentence_transformers import SentenceTransformer
 
-                model = SentenceTransformer(self.path_or_name, device=str(self.device))
+                    model = SentenceTransformer(self.path_or_name, device=str(self.device))
         finally:
             if bar_was_on:
                 hf_logging.enable_progress_bar()

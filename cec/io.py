@@ -20,7 +20,7 @@ import json
 import math
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from itertools import zip_longest
@@ -35,6 +35,9 @@ __all__ = [
     "read_records",
     "read_text_pairs",
     "ItemWriter",
+    "DeferredOutput",
+    "OUTPUT_FORMATS",
+    "output_format_for",
     "open_output",
     "read_item_rows",
 ]
@@ -286,6 +289,101 @@ def read_text_pairs(
 # writers
 # ---------------------------------------------------------------------------------------------
 ITEM_COLUMNS = ("id", "forward", "backward", "sym", "empty", "best_ref")
+OUTPUT_FORMATS = ("table", "json", "jsonl", "csv", "tsv")
+_OUTPUT_SUFFIXES = {
+    ".json": "json",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".tab": "tsv",
+}
+
+
+def output_format_for(path: str | os.PathLike[str] | None) -> str:
+    """The output format an output path implies: its suffix, else ``table``.
+
+    Examples:
+        >>> output_format_for("scores.csv"), output_format_for("out/s.JSONL"), output_format_for(None)
+        ('csv', 'jsonl', 'table')
+        >>> output_format_for("scores.txt")
+        'table'
+    """
+    if path is None or str(path) == "-":
+        return "table"
+    return _OUTPUT_SUFFIXES.get(Path(str(path)).suffix.lower(), "table")
+
+
+class DeferredOutput:
+    """A text sink that holds everything back until :meth:`commit`, then writes through.
+
+    Nothing reaches the target (the file is not even created) before :meth:`commit`, so an
+    error found before the first good row leaves no partial output behind. ``path`` ``None``
+    or ``-`` is stdout. With ``append``, the commit appends to the file instead of replacing it
+    (``--resume``); ``on_commit`` is called once, just before the target is opened.
+
+    Examples:
+        >>> import tempfile, pathlib
+        >>> target = pathlib.Path(tempfile.mkdtemp()) / "out.csv"
+        >>> out = DeferredOutput(target)
+        >>> out.write("id,sym\\n")
+        >>> target.exists()
+        False
+        >>> out.commit(); out.write("a,1\\n"); out.close()
+        >>> target.read_text()
+        'id,sym\\na,1\\n'
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None,
+        *,
+        append: bool = False,
+        on_commit: Callable[[], None] | None = None,
+    ):
+        self.path = path
+        self.append = append
+        self._on_commit = on_commit
+        self._held: list[str] | None = []
+        self._stream: IO[str] | None = None
+
+    @property
+    def committed(self) -> bool:
+        """Whether the output has gone through to the target."""
+        return self._held is None
+
+    @property
+    def to_stdout(self) -> bool:
+        return self.path is None or str(self.path) == "-"
+
+    def write(self, text: str) -> None:
+        if self._held is not None:
+            self._held.append(text)
+        else:
+            assert self._stream is not None
+            self._stream.write(text)
+
+    def commit(self) -> None:
+        """Open the target (creating the file) and write what was held; later writes go through."""
+        if self._held is None:
+            return
+        if self._on_commit is not None:
+            self._on_commit()
+        self._stream = open_output(self.path, append=self.append)
+        self._stream.write("".join(self._held))
+        self._held = None
+
+    def flush(self) -> None:
+        if self._stream is not None:
+            self._stream.flush()
+
+    def close(self) -> None:
+        """Commit, flush, and close the file (stdout stays open)."""
+        self.commit()
+        assert self._stream is not None
+        self._stream.flush()
+        if not self.to_stdout:
+            self._stream.close()
 
 
 def open_output(path: str | os.PathLike[str] | None, *, append: bool = False) -> IO[str]:
@@ -313,10 +411,13 @@ def _num(x: float) -> float | None:
 
 
 class ItemWriter:
-    """Writes per-item rows as they come, in ``jsonl``, ``csv``, ``json`` or ``table`` form.
+    """Writes per-item rows as they come, in ``jsonl``, ``csv``, ``tsv``, ``json`` or ``table`` form.
 
     ``json`` writes ``{"items": [...], "summary": {...}}`` incrementally, so memory stays bounded.
-    ``table`` writes fixed-width rows under a header.
+    ``table`` writes fixed-width rows under a header. With ``source`` (several input files
+    scored in one run), each ``csv``/``tsv``/``jsonl`` row starts with an ``input`` field naming
+    its file, and ``json`` writes ``{"input": ..., "items": [...], "summary": {...}}``;
+    ``header=False`` leaves out the csv/tsv header (for the second file on).
 
     Examples:
         >>> import io
@@ -328,18 +429,32 @@ class ItemWriter:
         ['id,forward,backward,sym,empty,best_ref', 'a,1.000000,0.500000,0.750000,0,0']
     """
 
-    def __init__(self, stream: IO[str], fmt: str, id_width: int = 12, *, header: bool = True):
-        if fmt not in ("jsonl", "csv", "json", "table"):
-            raise ValueError(f"fmt must be jsonl, csv, json or table, got {fmt!r}")
+    def __init__(
+        self,
+        stream: Any,
+        fmt: str,
+        id_width: int = 12,
+        *,
+        source: str | None = None,
+        header: bool = True,
+    ):
+        if fmt not in ("jsonl", "csv", "tsv", "json", "table"):
+            raise ValueError(f"fmt must be jsonl, csv, tsv, json or table, got {fmt!r}")
         self.stream, self.fmt, self.count = stream, fmt, 0
         self.id_width = id_width
-        self._csv = csv.writer(stream, lineterminator="\n") if fmt == "csv" else None
-        if not header:  # appending to rows already written (``--resume``)
-            pass
-        elif self._csv is not None:
-            self._csv.writerow(ITEM_COLUMNS)
+        self.source = source
+        self._lead = [] if source is None else [source]
+        self._csv = (
+            csv.writer(stream, lineterminator="\n", delimiter="\t" if fmt == "tsv" else ",")
+            if fmt in ("csv", "tsv")
+            else None
+        )
+        if self._csv is not None:
+            if header:
+                self._csv.writerow([*(["input"] if source is not None else []), *ITEM_COLUMNS])
         elif fmt == "json":
-            stream.write('{"items": [')
+            lead = "" if source is None else f'"input": {json.dumps(source)}, '
+            stream.write("{" + lead + '"items": [')
         elif fmt == "table":
             stream.write(f"{'id':<{id_width}}  {'forward':>8}  {'backward':>8}  {'CEC':>8}  note\n")
 
@@ -349,10 +464,21 @@ class ItemWriter:
         """Write one item's row."""
         if self._csv is not None:
             self._csv.writerow(
-                [ident, *(f"{v:.6f}" for v in (forward, backward, sym)), int(empty), best_ref]
+                [
+                    *self._lead,
+                    ident,
+                    *(f"{v:.6f}" for v in (forward, backward, sym)),
+                    int(empty),
+                    best_ref,
+                ]
             )
         elif self.fmt in ("jsonl", "json"):
             row = {
+                **(
+                    {"input": self.source}
+                    if self.source is not None and self.fmt == "jsonl"
+                    else {}
+                ),
                 "id": ident,
                 "forward": _num(forward),
                 "backward": _num(backward),
@@ -374,11 +500,11 @@ class ItemWriter:
             )
         self.count += 1
 
-    def close(self, summary: dict[str, Any] | None = None) -> None:
-        """Finish the document (``json`` writes the summary here) and flush."""
+    def close(self, summary: dict[str, Any] | None = None, *, end: str = "\n") -> None:
+        """Finish the document (``json`` writes the summary here, then ``end``) and flush."""
         if self.fmt == "json":
             self.stream.write(("\n" if self.count else "") + '], "summary": ')
-            self.stream.write(json.dumps(summary or {}, indent=2) + "}\n")
+            self.stream.write(json.dumps(summary or {}, indent=2) + "}" + end)
         self.stream.flush()
 
 
@@ -410,7 +536,7 @@ def _cut_partial_line(path: Path) -> int:
 def read_item_rows(
     path: str | os.PathLike[str], fmt: str
 ) -> Iterator[tuple[str, float, float, float, bool]]:
-    """Stream the per-item rows of an earlier ``jsonl`` or ``csv`` output (for ``--resume``).
+    """Stream the per-item rows of an earlier ``jsonl``, ``csv`` or ``tsv`` output (``--resume``).
 
     A last line without its newline (the run was killed while writing it) is cut from the file
     first, so appending continues after the last complete row. NaN scores (``null`` in JSONL,
@@ -418,19 +544,22 @@ def read_item_rows(
 
     Args:
         path: The output file.
-        fmt: ``jsonl`` or ``csv``.
+        fmt: ``jsonl``, ``csv`` or ``tsv``.
 
-    Yields:
-        ``(id, forward, backward, sym, empty)`` per row, in file order.
+    Returns:
+        An iterator of ``(id, forward, backward, sym, empty)`` per row, in file order.
 
     Raises:
-        InputError: The file holds something other than rows of that format.
+        InputError: (while iterating) The file holds something other than rows of that format.
     """
-    if fmt not in ("jsonl", "csv"):
-        raise ValueError(f"fmt must be jsonl or csv, got {fmt!r}")
+    if fmt not in ("jsonl", "csv", "tsv"):
+        raise ValueError(f"fmt must be jsonl, csv or tsv, got {fmt!r}")
     p = Path(path)
-    _cut_partial_line(p)
+    _cut_partial_line(p)  # now, not on the first row: the caller may look at the file next
+    return _item_rows(p, fmt)
 
+
+def _item_rows(path: Path, fmt: str) -> Iterator[tuple[str, float, float, float, bool]]:
     def num(value: Any, line: int) -> float:
         if value is None or value == "nan":
             return math.nan
@@ -439,7 +568,7 @@ def read_item_rows(
         except (TypeError, ValueError):
             raise InputError(f"not a score: {value!r}", path, line) from None
 
-    with open(p, encoding="utf-8", newline="") as fh:
+    with open(path, encoding="utf-8", newline="") as fh:
         if fmt == "jsonl":
             for line_no, raw in enumerate(fh, start=1):
                 if not raw.strip():
@@ -455,14 +584,14 @@ def read_item_rows(
                     ) from None
                 yield str(ident), values[0], values[1], values[2], empty
             return
-        reader = csv.reader(fh)
+        reader = csv.reader(fh, delimiter="\t" if fmt == "tsv" else ",")
         header = next(reader, None)
         if header is None:
             return
         if tuple(header) != ITEM_COLUMNS:
-            raise InputError(f"not a cec score --format csv file (header {header})", path, 1)
+            raise InputError(f"not a cec score --format {fmt} file (header {header})", path, 1)
         for row in reader:
             if len(row) != len(ITEM_COLUMNS):
-                raise InputError("not a row of cec score --format csv", path, reader.line_num)
+                raise InputError(f"not a row of cec score --format {fmt}", path, reader.line_num)
             fwd, bwd, sym = (num(v, reader.line_num) for v in row[1:4])
             yield row[0], fwd, bwd, sym, row[4] not in ("0", "", "False", "false")

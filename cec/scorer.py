@@ -12,6 +12,7 @@ import math
 import os
 import threading
 import warnings
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Literal, overload
 
@@ -22,15 +23,16 @@ from cec._version import __version__
 from cec.cache import EmbeddingCache, MemoryCache, encode_cached, resolve_cache
 from cec.encode import Encoder, resolve_encoder
 from cec.result import CECResult, PairScore
-from cec.segment import Splitter, get_splitter
+from cec.segment import Segmented, Splitter, _check_sentences, get_splitter
 from cec.signature import Signature
 from cec.similarity import DEFAULT_MAX_BYTES, pair_scores
 
-__all__ = ["CEC", "score", "EmptyTextWarning", "EMPTY_POLICIES"]
+__all__ = ["CEC", "score", "score_segmented", "EmptyTextWarning", "EMPTY_POLICIES"]
 
 EMPTY_POLICIES = ("zero", "nan", "error")
 EmptyPolicy = Literal["zero", "nan", "error"]
-References = str | Sequence[str]
+Text = str | Segmented
+References = Text | Sequence[Text]
 
 
 class EmptyTextWarning(UserWarning):
@@ -55,14 +57,16 @@ def _as_list(value: Any, name: str) -> list[Any]:
         ) from None
 
 
-def _check_text(value: Any, where: str) -> str:
-    if not isinstance(value, str):
-        raise TypeError(f"{where} must be a str, got {type(value).__name__}: {value!r:.60}")
+def _check_text(value: Any, where: str) -> Text:
+    if not isinstance(value, (str, Segmented)):
+        raise TypeError(
+            f"{where} must be a str (or cec.Segmented), got {type(value).__name__}: {value!r:.60}"
+        )
     return value
 
 
-def _check_refs(value: Any, where: str) -> list[str]:
-    if isinstance(value, str):
+def _check_refs(value: Any, where: str) -> list[Text]:
+    if isinstance(value, (str, Segmented)):
         return [value]
     refs = _as_list(value, where)
     if not refs:
@@ -70,23 +74,24 @@ def _check_refs(value: Any, where: str) -> list[str]:
     return [_check_text(r, f"{where}[{k}]") for k, r in enumerate(refs)]
 
 
-def validate_pairs(generated: Any, reference: Any) -> tuple[list[str], list[list[str]], bool]:
+def validate_pairs(generated: Any, reference: Any) -> tuple[list[Text], list[list[Text]], bool]:
     """Check the two inputs; return generated texts, references per item, and whether single.
 
     A single pair is ``(str, str)`` or ``(str, list[str])`` (several references for one text).
     Otherwise both are sequences of the same length, each reference item a string or a list of
-    strings.
+    strings. Wherever a text goes, a :class:`~cec.segment.Segmented` (a text given as its
+    sentences) may go instead.
 
     Raises:
         TypeError: None, a non-string text, or a string paired with a sequence of texts.
         ValueError: Different lengths, or an empty list of references for an item.
     """
-    if isinstance(generated, str):
+    if isinstance(generated, (str, Segmented)):
         if reference is None:
             raise TypeError("reference must be a string or a list of strings, got None")
         return [generated], [_check_refs(reference, "reference")], True
     gens = _as_list(generated, "generated")
-    if isinstance(reference, str):
+    if isinstance(reference, (str, Segmented)):
         raise TypeError(
             "reference is a single string but generated is a sequence; pass one reference per "
             "generated text (a list of the same length)"
@@ -98,6 +103,52 @@ def validate_pairs(generated: Any, reference: Any) -> tuple[list[str], list[list
         )
     gens = [_check_text(g, f"generated[{i}]") for i, g in enumerate(gens)]
     return gens, [_check_refs(r, f"reference[{i}]") for i, r in enumerate(refs)], False
+
+
+def validate_segmented(
+    generated: Any, reference: Any
+) -> tuple[list[Segmented], list[list[Segmented]]]:
+    """Check pre-split input: one list of sentences per generated text; per item, one list of
+    sentences (one reference) or a list of such lists (several references).
+
+    Raises:
+        TypeError: None, a string where a list of sentences belongs, a non-string sentence, or
+            a reference item that mixes sentences and lists.
+        ValueError: Different lengths, or an empty list of references for an item.
+    """
+    if isinstance(generated, (str, Segmented)) or isinstance(reference, (str, Segmented)):
+        raise TypeError(
+            "score_segmented takes one list of sentences per item for both generated and "
+            "reference, e.g. score_segmented([gen_sentences], [ref_sentences]); for one pair of "
+            "Segmented texts use cec.score"
+        )
+    gens = _as_list(generated, "generated")
+    refs = _as_list(reference, "reference")
+    if len(gens) != len(refs):
+        raise ValueError(
+            f"generated has {len(gens)} items but reference has {len(refs)}; they must match"
+        )
+    out_g = [Segmented(g, where=f"generated[{i}]") for i, g in enumerate(gens)]
+    out_r: list[list[Segmented]] = []
+    for i, item in enumerate(refs):
+        where = f"reference[{i}]"
+        if isinstance(item, Segmented):
+            out_r.append([item])
+            continue
+        if isinstance(item, (str, bytes)) or item is None:
+            _check_sentences(item, where)  # raises the TypeError
+        parts = _as_list(item, where)
+        nested = [not isinstance(p, str) for p in parts]
+        if not any(nested):  # a list of sentences (an empty list: one reference, no sentences)
+            out_r.append([Segmented(parts, where=where)])
+        elif all(nested):  # several references, each a list of sentences
+            out_r.append([Segmented(p, where=f"{where}[{k}]") for k, p in enumerate(parts)])
+        else:
+            raise TypeError(
+                f"{where} mixes sentences (str) and lists; give one list of sentences (one "
+                "reference) or a list of lists of sentences (several references)"
+            )
+    return out_g, out_r
 
 
 # --------------------------------------------------------------------------------------------
@@ -128,6 +179,9 @@ class CEC:
             cache safe to share between runs and processes), or a
             :class:`~cec.cache.EmbeddingCache`. Scores are unchanged: the cache returns the
             exact vectors the encoder produced.
+        rescale: Baseline rescaling, off by default (Eq. 2): ``True`` maps scores through the
+            baseline shipped for the default model, a path through a baseline file made by
+            ``cec baseline``; see :mod:`cec.rescale`. Recorded in the signature as ``rescale:``.
 
     Examples:
         >>> scorer = CEC()
@@ -149,6 +203,7 @@ class CEC:
         directional: bool = False,
         precision: str = "fp32",
         cache: str | os.PathLike[str] | EmbeddingCache | None = None,
+        rescale: bool | str | os.PathLike[str] | Any = False,
     ):
         if not isinstance(directional, bool):
             raise TypeError(f"directional must be True or False, got {directional!r}")
@@ -172,6 +227,11 @@ class CEC:
                 "cache='memory'"
             )
         self.cache = resolve_cache(cache)
+        from cec.rescale import check_weights, resolve_baseline
+
+        self.baseline = resolve_baseline(rescale, self.encoder)
+        if self.baseline is not None:
+            check_weights(self.baseline, self.encoder)
         self.empty = empty
         self.max_memory = max_memory
         self.directional = directional
@@ -181,9 +241,10 @@ class CEC:
     def device(self) -> torch.device:
         return self.encoder.device
 
-    def segment(self, text: str) -> list[str]:
-        """Sentences of one text, as this scorer splits them."""
-        return self.splitter(_check_text(text, "text"))
+    def segment(self, text: Text) -> list[str]:
+        """Sentences of one text, as this scorer splits them (a ``Segmented``'s own sentences)."""
+        text = _check_text(text, "text")
+        return list(text.sentences) if isinstance(text, Segmented) else self.splitter(text)
 
     def encode(self, sentences: Sequence[str]) -> torch.Tensor:
         """Unit-norm embeddings ``[n, d]`` of sentences, on the scorer's device."""
@@ -201,7 +262,20 @@ class CEC:
             precision=self.encoder.precision,
             truncation=str(self.encoder.truncation or ""),
         )
-        return sig.with_extra("dir", "yes") if self.directional else sig
+        if self.directional:
+            sig = sig.with_extra("dir", "yes")
+        return sig.with_extra("rescale", self.baseline.hash) if self.baseline else sig
+
+    def signature_for(self, gens: Sequence[Text], refs: Sequence[Sequence[Text]]) -> Signature:
+        """:attr:`signature` for these texts: ``seg:presplit`` when every text came as a
+        :class:`~cec.segment.Segmented` (no splitter ran), ``presplit+<splitter>`` when some
+        did."""
+        texts = itertools.chain(gens, itertools.chain.from_iterable(refs))
+        kinds = {isinstance(t, Segmented) for t in texts}
+        if True not in kinds:
+            return self.signature
+        label = "presplit" if kinds == {True} else f"presplit+{self.splitter.label}"
+        return self.signature.with_(splitter=label)
 
     # -- scoring -------------------------------------------------------------------------------
     @overload
@@ -214,6 +288,8 @@ class CEC:
 
         With several references for an item, the item is scored against each and the best
         ``sym`` is kept (its ``forward``/``backward`` come from that same reference).
+        ``score("pred", ["a", "b"])`` is therefore one item with two references (a float),
+        not two items; ``score(["pred"], [["a", "b"]]).best_ref`` says which reference won.
 
         Args:
             generated: A text, or a sequence of texts.
@@ -229,6 +305,15 @@ class CEC:
         return float(result.sym[0]) if single else result
 
     __call__ = score
+
+    def score_segmented(self, generated: Any, reference: Any) -> CECResult:
+        """Score texts that are already split into sentences; no splitter runs.
+
+        The same as :meth:`score` with every text wrapped in :class:`~cec.segment.Segmented`
+        (see :func:`score_segmented` for the input shapes).
+        """
+        gens, refs = validate_segmented(generated, reference)
+        return self._score_lists(gens, refs)
 
     def align(self, generated: Any, reference: Any, *, threshold: float = 0.5) -> Any:
         """Sentence-level detail of the score: see :func:`cec.align.align`.
@@ -287,19 +372,25 @@ class CEC:
             yield from self._score_lists(gens, refs, cache=cache)
 
     def _score_lists(
-        self, gens: list[str], refs: list[list[str]], *, cache: EmbeddingCache | None = None
+        self, gens: list[Text], refs: list[list[Text]], *, cache: EmbeddingCache | None = None
     ) -> CECResult:
         n_items = len(gens)
+        if n_items == 0:
+            warnings.warn(
+                "no pairs to score (empty input): the corpus mean is NaN (n=0)",
+                EmptyTextWarning,
+                stacklevel=3,
+            )
         # 1. segment every distinct text once; 2. number every distinct sentence once
         sentence_id: dict[str, int] = {}
-        text_index: dict[str, int] = {}
+        text_index: dict[Text, int] = {}
         flat: list[int] = []
         lengths: list[int] = []
 
-        def set_of(text: str) -> int:
+        def set_of(text: Text) -> int:
             k = text_index.get(text)
             if k is None:
-                sents = self.splitter(text)
+                sents = self.segment(text)
                 flat.extend(sentence_id.setdefault(s, len(sentence_id)) for s in sents)
                 lengths.append(len(sents))
                 k = text_index[text] = len(lengths) - 1
@@ -357,6 +448,8 @@ class CEC:
         best_ref = table.argmax(axis=1).astype(np.int64)
         chosen = first_pair + best_ref
         forward, backward, sym = fwd[chosen], bwd[chosen], sym_pairs[chosen]
+        if self.baseline is not None:  # opt-in (x - b) / (1 - b), cec.rescale
+            forward, backward, sym = (self.baseline.apply(v) for v in (forward, backward, sym))
         if n_empty:
             fill = 0.0 if self.empty == "zero" else math.nan
             forward[empty_items] = backward[empty_items] = sym[empty_items] = fill
@@ -371,7 +464,7 @@ class CEC:
         nrefs = str(distinct.pop()) if len(distinct) == 1 else ("var" if distinct else "1")
         return CECResult(
             forward=forward, backward=backward, sym=sym, empty=empty_items,
-            best_ref=best_ref, signature=self.signature.with_(nrefs=nrefs),
+            best_ref=best_ref, signature=self.signature_for(gens, refs).with_(nrefs=nrefs),
             details=[pair_links[c] for c in chosen.tolist()] if self.directional else None,
         )
 
@@ -385,31 +478,54 @@ class CEC:
 # --------------------------------------------------------------------------------------------
 # functional entry point with a cached scorer per option set
 # --------------------------------------------------------------------------------------------
-_SCORERS: dict[tuple[Any, ...], CEC] = {}
+_MAX_SCORERS = 8  # a handful of models at most, least recently used out
+_SCORERS: OrderedDict[tuple[Any, ...], CEC] = OrderedDict()
 _LOCK = threading.Lock()
+
+
+class _Same:
+    """Key part for an object compared by identity (a callable, an encoder, a cache).
+
+    It holds the object, so the object cannot be freed and its ``id()`` reused by another one
+    while the cached scorer lives (an ``id()`` alone could hand a new function the scorer, and
+    the vectors, of an old one).
+    """
+
+    __slots__ = ("obj",)
+
+    def __init__(self, obj: Any):
+        self.obj = obj
+
+    def __hash__(self) -> int:
+        return id(self.obj)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Same) and other.obj is self.obj
 
 
 def _option_key(options: dict[str, Any]) -> tuple[Any, ...]:
     def freeze(v: Any) -> Any:
         if isinstance(v, (str, int, float, bool, type(None))):
-            return v
+            return (type(v).__name__, v)  # True and 1 are different options
         if isinstance(v, (torch.device, os.PathLike)):
-            return str(v)
-        return ("id", id(v))  # callables and encoders: by identity
+            return ("str", str(v))
+        return _Same(v)  # callables, encoders, caches: by identity, held alive
 
-    return tuple(sorted((k, freeze(v)) for k, v in options.items()))
+    return tuple(sorted(((k, freeze(v)) for k, v in options.items()), key=lambda kv: kv[0]))
 
 
 def get_scorer(**options: Any) -> CEC:
-    """The cached :class:`CEC` for these options (built on first request)."""
+    """The cached :class:`CEC` for these options (built on first request; at most 8 kept)."""
     key = _option_key(options)
     with _LOCK:
         scorer = _SCORERS.get(key)
-        if scorer is None:
-            scorer = CEC(**options)
-            if len(_SCORERS) >= 8:  # keep a handful of models at most
-                _SCORERS.pop(next(iter(_SCORERS)))
-            _SCORERS[key] = scorer
+        if scorer is not None:
+            _SCORERS.move_to_end(key)
+            return scorer
+        scorer = CEC(**options)
+        _SCORERS[key] = scorer
+        while len(_SCORERS) > _MAX_SCORERS:
+            _SCORERS.popitem(last=False)
         return scorer
 
 
@@ -427,12 +543,23 @@ def score(generated: Any, reference: Any, **options: Any) -> float | CECResult:
     ``signature``. Options are those of :class:`CEC`; the scorer for a given set of options is
     built once per process and reused.
 
+    Warning:
+        A string with a list, ``cec.score("pred", ["a", "b"])``, is **one item with two
+        references** (the best of the two is kept), not two items. To score several items,
+        pass a list on both sides: ``cec.score(["p1", "p2"], ["a", "b"])``. The float form
+        does not say which reference won; ask with lists to get ``result.best_ref``:
+        ``cec.score(["pred"], [["a", "b"]]).best_ref[0]``.
+
+    Empty input (``cec.score([], [])``) returns a result with ``n=0`` and a NaN mean, with an
+    :class:`EmptyTextWarning`.
+
     Args:
         generated: A text or a sequence of texts.
         reference: A text, a list of references for one text, or one entry per generated text.
         **options: ``model``, ``device``, ``batch_size``, ``splitter``, ``empty``,
             ``max_memory``, ``allow_download``, ``directional`` (direction-aware CEC, see
-            :mod:`cec.directional`; default ``False``, Eq. 2), ``precision``, ``cache``.
+            :mod:`cec.directional`; default ``False``, Eq. 2), ``precision``, ``cache``,
+            ``rescale`` (opt-in baseline rescaling, see :mod:`cec.rescale`; default ``False``).
 
     Examples:
         >>> import cec
@@ -442,7 +569,43 @@ def score(generated: Any, reference: Any, **options: Any) -> float | CECResult:
         ...                 ["Ice melts. CO2 traps heat.", "Oceans warm."])
         >>> res.sym.round(4).tolist(), round(res.mean, 4)
         ([1.0, 1.0], 1.0)
+        >>> one_item = cec.score(["Ice melts."], [["Seas rise.", "Ice melts."]])
+        >>> one_item.best_ref.tolist()
+        [1]
     """
     gens, refs, single = validate_pairs(generated, reference)  # before anything loads
     result = get_scorer(**options)._score_lists(gens, refs)
     return float(result.sym[0]) if single else result
+
+
+def score_segmented(generated: Any, reference: Any, **options: Any) -> CECResult:
+    """CEC (Eq. 2) of texts that are already split into sentences: no splitter runs.
+
+    For reasoning chains and explanations that arrive one step per item: the steps are the
+    sentences, used as given (empty and whitespace-only ones dropped, nothing else changed).
+    Scores equal :func:`score` with every text wrapped in :class:`~cec.segment.Segmented`; the
+    signature says ``seg:presplit``.
+
+    Args:
+        generated: One list of sentences per generated text.
+        reference: One entry per generated text: a list of sentences (one reference), or a list
+            of lists of sentences (several references; the best is kept, as in :func:`score`).
+            An empty list is one reference with no sentences (the ``empty=`` policy applies).
+        **options: As :func:`score` (``splitter`` has no effect here).
+
+    Returns:
+        A :class:`~cec.result.CECResult`, one entry per item.
+
+    Raises:
+        TypeError: A string where a list of sentences belongs, a non-string sentence, None.
+        ValueError: Different lengths; an empty pair under ``empty="error"``.
+
+    Examples:
+        >>> import cec
+        >>> res = cec.score_segmented([["Ana has 4 red marbles", "so she has 8 blue ones"]],
+        ...                           [["so she has 8 blue ones", "Ana has 4 red marbles"]])
+        >>> round(res.mean, 4), str(res.signature).split("|")[2]
+        (1.0, 'seg:presplit')
+    """
+    gens, refs = validate_segmented(generated, reference)  # before anything loads
+    return get_scorer(**options)._score_lists(gens, refs)

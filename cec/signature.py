@@ -52,7 +52,8 @@ class Signature:
         weights: Short hash of everything that defines the embedding function (weights, config,
             tokenizer, pooling, truncation length); a named callable's version; "" for an
             anonymous callable.
-        splitter: Sentence splitter and its version, e.g. ``nupunkt-0.8.0``.
+        splitter: Sentence splitter and its version, e.g. ``nupunkt-0.8.0``;
+            ``callable:<name>`` for a user's splitter, ``presplit`` for texts given as sentences.
         empty: Policy for texts with no sentences (``zero``, ``nan``, ``error``).
         nrefs: References per item (``1``, ``3``, or ``var`` when it varies).
         precision: Encoder numeric path (``fp32``, ``bf16``, ``int8``...).

@@ -191,6 +191,8 @@ class TrainConfig:
         labels_file: Teacher labels JSONL (``id``, ``explanation``); when absent the target is
             the instance's human explanation number ``reference_index``.
         reference_index: Which of ``instance.explanations`` is the target without labels_file.
+        truncated_labels: Teacher labels cut by the token limit (``finish_reason: "length"``):
+            ``keep`` (with a warning), ``drop`` or ``error``.
         epochs: Passes over the training set.
         max_steps: Stop after this many optimizer steps (overrides epochs when set).
         learning_rate: Peak learning rate (paper 2e-5; LoRA practice is nearer 2e-4).
@@ -211,7 +213,9 @@ class TrainConfig:
         logging_steps: Log the training loss every N steps.
         rationale_loss: ``token`` (cross-entropy on every target token), ``semantic`` (cosine
             distance in sentence-embedding space on the rationale, cross-entropy on the rest of
-            the target), ``both`` (cross-entropy on all + weighted semantic).
+            the target; refused with the default format, where the rest is only the EOS token:
+            use ``format.order: answer_first`` or ``both``), ``both`` (cross-entropy on all +
+            weighted semantic).
         semantic_weight: Weight of the semantic loss.
         semantic_encoder: Sentence encoder of the targets (``None``: CEC's default encoder).
         projection_hidden: Hidden width of the projection head (0: one linear map).
@@ -230,6 +234,7 @@ class TrainConfig:
     validation_file: str | None = None
     labels_file: str | None = None
     reference_index: int = 0
+    truncated_labels: str = "keep"
     epochs: int = 10
     max_steps: int | None = None
     learning_rate: float = 2e-5
@@ -275,10 +280,27 @@ class TrainConfig:
             raise ConfigError(
                 f"rationale_loss must be one of {RATIONALE_LOSSES}, got {self.rationale_loss!r}"
             )
+        if (
+            self.rationale_loss == "semantic"
+            and self.format.order == "rationale_first"
+            and self.format.label_in_prompt
+        ):
+            raise ConfigError(
+                "rationale_loss: semantic with format.order: rationale_first and the label in the "
+                "prompt (the default format) leaves only the end-of-sequence token in the "
+                "cross-entropy, so the student is never taught to write explanations; use "
+                "format.order: answer_first (Post-Semantic-Thinking: the answer is learned by "
+                "cross-entropy, the rationale in embedding space), or rationale_loss: both "
+                "(cross-entropy on every target token plus the semantic loss)"
+            )
         if self.semantic_weight < 0:
             raise ConfigError(f"semantic_weight must be >= 0, got {self.semantic_weight!r}")
         if self.reference_index < 0:
             raise ConfigError(f"reference_index must be >= 0, got {self.reference_index!r}")
+        if self.truncated_labels not in ("keep", "drop", "error"):
+            raise ConfigError(
+                f"truncated_labels must be keep, drop or error, got {self.truncated_labels!r}"
+            )
         _check_model(self.model, self.quantization, self.lora)
 
 

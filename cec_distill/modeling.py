@@ -4,8 +4,14 @@
   weights package (``model.package``) or a GGUF file, offline unless the environment allows.
 * 4-bit: ``quantization.load_in_4bit: auto`` quantizes with bitsandbytes NF4 (double
   quantization, compute dtype by device) on CUDA, and on CPU when the installed bitsandbytes
-  can (probed once with a real 4-bit matmul); otherwise it logs one line and loads full precision
-  (LoRA without quantization).
+  can (probed once with a real 4-bit matmul; for training, also a gradient check of a 4-bit
+  layer against its dequantised fp32 weights); otherwise it logs one line and loads full
+  precision (LoRA without quantization).
+* 4-bit training on CPU: on CPUs with AVX512-BF16, bitsandbytes repacks a 4-bit layer's weights
+  for a fused inference kernel the first time the layer runs in eval mode without gradients (an
+  evaluation pass during training), and that kernel has no backward: the input gradient is
+  silently dropped ("gemv_4bit: an autograd kernel was not registered"). A model loaded for
+  training keeps its weights in the trainable layout (:func:`keep_4bit_trainable`).
 * :func:`materialize` writes a GGUF (or any) base once as a plain safetensors directory, so later
   stages load fast and can quantize it.
 * :func:`merge_adapter` merges a LoRA adapter into a full-precision copy of the base, never into
@@ -29,6 +35,7 @@ __all__ = [
     "resolve_device",
     "resolve_dtype",
     "four_bit_support",
+    "keep_4bit_trainable",
     "load_tokenizer",
     "load_base_model",
     "materialize",
@@ -58,8 +65,15 @@ def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
 
 
 @functools.cache
-def four_bit_support(device_type: str) -> tuple[bool, str]:
-    """Whether bitsandbytes 4-bit NF4 works on this device type, and why not if it does not."""
+def four_bit_support(device_type: str, training: bool = False) -> tuple[bool, str]:
+    """Whether bitsandbytes 4-bit NF4 works on this device type, and why not if it does not.
+
+    Args:
+        device_type: ``cpu`` or ``cuda``.
+        training: Also check, on CPU, that gradients flow through a 4-bit layer correctly after
+            an evaluation pass (:func:`four_bit_gradient_error` against the dequantised fp32
+            weights, within 1e-4), with the layer kept trainable as training keeps it.
+    """
     try:
         import bitsandbytes as bnb
         import bitsandbytes.functional as F
@@ -79,7 +93,96 @@ def four_bit_support(device_type: str) -> tuple[bool, str]:
             False,
             f"bitsandbytes {bnb.__version__} has no working 4-bit {device_type} kernel ({exc})",
         )
+    if training:
+        try:
+            layer = _probe_layer(device_type)
+            keep_4bit_trainable(layer)
+            err, why = four_bit_gradient_error(layer)
+        except Exception as exc:
+            return False, f"bitsandbytes {bnb.__version__}: 4-bit backward failed here ({exc})"
+        if err > 1e-4:
+            return (
+                False,
+                f"bitsandbytes {bnb.__version__}: the {device_type} 4-bit backward is wrong here "
+                f"(gradient off by {err:.3g} relative to the dequantised fp32 layer{why})",
+            )
     return True, ""
+
+
+def _probe_layer(device_type: str) -> Any:
+    """A 4-bit NF4 ``Linear4bit(64 -> 64)`` with fixed weights, quantized on ``device_type``."""
+    import bitsandbytes as bnb
+
+    g = torch.Generator().manual_seed(0)
+    w = torch.randn(64, 64, generator=g) * 0.1
+    layer = bnb.nn.Linear4bit(
+        64, 64, bias=False, compute_dtype=torch.float32, quant_type="nf4",
+        compress_statistics=True,
+    )  # fmt: skip
+    layer.weight = bnb.nn.Params4bit(
+        w, requires_grad=False, quant_type="nf4", compress_statistics=True
+    )
+    return layer.to(device_type)
+
+
+def four_bit_gradient_error(layer: Any) -> tuple[float, str]:
+    """Relative error of a 4-bit layer's output and input gradient after an evaluation pass.
+
+    Runs what training does to a frozen 4-bit layer under a LoRA adapter: a forward in eval
+    mode without gradients (validation, generation), then a training forward and a backward to
+    the input. Both are compared with the same computation on the layer's weights dequantised
+    to fp32. Returns ``(max relative error, note)``; the note names a warning bitsandbytes or
+    torch gave (e.g. a kernel without autograd) or a missing gradient.
+    """
+    import warnings
+
+    import bitsandbytes.functional as F
+
+    dev = layer.weight.device
+    ref = F.dequantize_4bit(layer.weight.data, layer.weight.quant_state).float()
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(3, 5, ref.shape[1], generator=g).to(dev)
+    up = torch.randn(3, 5, ref.shape[0], generator=g).to(dev)
+    was = layer.training
+    note = ""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        layer.eval()
+        with torch.no_grad():
+            layer(x)
+        layer.train()
+        xg = x.clone().requires_grad_(True)
+        y = layer(xg).float()
+        (y * up).sum().backward()
+    layer.train(was)
+    autograd = [w for w in caught if "autograd" in str(w.message)]
+    if autograd:
+        note = f"; {str(autograd[0].message).splitlines()[0][:120]}"
+    want_y = xg.detach() @ ref.t()
+    want_grad = up @ ref
+
+    def rel(a: torch.Tensor, b: torch.Tensor) -> float:
+        return float((a - b).norm() / b.norm().clamp(min=1e-12))
+
+    if xg.grad is None:
+        return float("inf"), note or "; no gradient reached the input"
+    return max(rel(y.detach(), want_y), rel(xg.grad, want_grad)), note
+
+
+def keep_4bit_trainable(model: Any) -> Any:
+    """Keep every bitsandbytes 4-bit layer of ``model`` in the layout gradients flow through.
+
+    On CPUs with AVX512-BF16, bitsandbytes repacks a 4-bit layer's weights for a fused
+    inference kernel the first time it runs in eval mode without gradients, and that kernel has
+    no backward. A model that is trained after such a pass would get silently wrong gradients;
+    this turns the repacking off (inference stays exact, only slower). Returns ``model``.
+    """
+    import bitsandbytes as bnb
+
+    for m in model.modules() if hasattr(model, "modules") else ():
+        if isinstance(m, bnb.nn.Linear4bit) and hasattr(m, "support_avx512bf16_for_cpu"):
+            m.support_avx512bf16_for_cpu = False
+    return model
 
 
 def _pretrained_kwargs(model: ModelConfig) -> dict[str, Any]:
@@ -111,6 +214,7 @@ def load_base_model(
     device: torch.device,
     *,
     full_precision: bool = False,
+    training: bool = False,
 ) -> tuple[Any, bool]:
     """Load the base model; returns ``(model, loaded_in_4bit)``.
 
@@ -119,9 +223,12 @@ def load_base_model(
         quant: 4-bit settings (``full_precision=True`` ignores them).
         device: Target device.
         full_precision: Never quantize (used for merging and for fast CPU evaluation).
+        training: The model will be trained (LoRA): 4-bit needs a correct backward here
+            (:func:`four_bit_support` with ``training=True``), and 4-bit layers are kept in
+            their trainable layout (:func:`keep_4bit_trainable`).
 
     Raises:
-        ConfigError: ``load_in_4bit: true`` where 4-bit is unavailable.
+        ConfigError: ``load_in_4bit: true`` where 4-bit (training) is unavailable.
     """
     from transformers import AutoModelForCausalLM
 
@@ -130,11 +237,15 @@ def load_base_model(
     want = False if full_precision else quant.load_in_4bit
     use_4bit = False
     if want:
-        ok, why = four_bit_support(device.type)
+        ok, why = four_bit_support(device.type, training=training)
         if ok:
             use_4bit = True
         elif want is True:
-            raise ConfigError(f"quantization.load_in_4bit is true but 4-bit is unavailable: {why}")
+            what = "4-bit training" if training else "4-bit"
+            raise ConfigError(
+                f"quantization.load_in_4bit is true but {what} is unavailable on {device.type}: "
+                f"{why}; use load_in_4bit: auto (full-precision LoRA here) or false"
+            )
         else:
             log.warning(
                 "4-bit NF4 unavailable here (%s): loading full precision, LoRA without quantization",
@@ -154,6 +265,8 @@ def load_base_model(
         m = AutoModelForCausalLM.from_pretrained(
             path, quantization_config=bnb, device_map=dev_map, dtype=compute, **kw
         )
+        if training:
+            keep_4bit_trainable(m)
         log.info(
             "loaded %s in 4-bit %s (double quant %s, compute %s) on %s",
             path,

@@ -18,6 +18,20 @@ Every stage is skipped when its output exists and is complete, so re-running the
 after an interruption continues where it stopped (training resumes from its last checkpoint,
 generation from its last written record).
 
+A stage is reused only if it was made from the same inputs. Before a stage runs, its
+*fingerprint* is recorded in ``status.json``: its config section (resolved: presets expanded,
+paths inside ``run_dir`` left out), the content hashes of the upstream outputs it reads (and of
+the source data) and the code version (``cec.__version__``). When a later run finds the stage's
+outputs (complete or partial) under a different fingerprint, it stops with a
+:class:`StaleStageError` that names the stage and what changed (``student.learning_rate: 0.01 ->
+0.02``, ``data/train.jsonl changed``) before anything is recomputed or overwritten.
+``force=True`` (``--force``) redoes every stale stage (and so whatever its new outputs change
+downstream); ``from_stage="train"`` (``--from train``) redoes that stage and every later one
+(the baseline's generations, which do not depend on training, are kept; ``--from generate``
+redoes both generations).
+A stage is redone by removing its outputs first (teacher labels, which cost money, are moved
+aside to ``labels/teacher.jsonl.stale-<time>`` instead).
+
 Study config keys (YAML):
 
 ``run_dir``
@@ -52,6 +66,8 @@ import hashlib
 import json
 import logging
 import math
+import os
+import shutil
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -60,7 +76,7 @@ import typer
 
 from cec_distill.config import ConfigError, load_yaml, merge
 
-__all__ = ["run", "run_command", "load_study_config", "STAGES"]
+__all__ = ["run", "run_command", "load_study_config", "STAGES", "StaleStageError"]
 
 log = logging.getLogger("cec_distill.pipeline")
 STAGES = ("data", "label", "base", "train", "generate", "evaluate", "stats", "report")
@@ -115,19 +131,155 @@ def _student_section(study: dict) -> dict:
     return {k: v for k, v in study["student"].items() if k != "materialize"}
 
 
+class StaleStageError(RuntimeError):
+    """A stage's outputs in ``run_dir`` were made from other inputs than this run's."""
+
+
+# --------------------------------------------------------------------------------------------
+# fingerprints
+# --------------------------------------------------------------------------------------------
+_HASH_WHOLE = 256 * 2**20  # files up to this size are hashed whole; bigger: size, head, tail
+
+
+def _file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    size = path.stat().st_size
+    with path.open("rb") as fh:
+        if size <= _HASH_WHOLE:
+            for block in iter(lambda: fh.read(2**20), b""):
+                h.update(block)
+        else:  # multi-GB weights: size and the first and last 16 MiB
+            h.update(f"size={size}".encode())
+            h.update(fh.read(2**24))
+            fh.seek(size - 2**24)
+            h.update(fh.read(2**24))
+    return h.hexdigest()[:16]
+
+
+def _digest(path: Path) -> str | None:
+    """Content hash of a file or of a folder's files (names included); None if absent."""
+    if path.is_file():
+        return _file_digest(path)
+    if not path.is_dir():
+        return None
+    h = hashlib.sha256()
+    for f in sorted(x for x in path.rglob("*") if x.is_file()):
+        h.update(f"{f.relative_to(path).as_posix()}\x00{_file_digest(f)}\x00".encode())
+    return h.hexdigest()[:16]
+
+
+def _code_version() -> str:
+    import cec
+
+    return cec.__version__
+
+
+def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(d, dict):
+        out: dict[str, Any] = {}
+        for k, v in d.items():
+            out.update(_flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+        return out if out or not prefix else {prefix: {}}
+    return {prefix: d}
+
+
+def _changes(old: dict, new: dict) -> list[str]:
+    """What differs between two fingerprints, in words."""
+    out = []
+    if old.get("code") != new.get("code"):
+        out.append(f"code version {old.get('code')} -> {new.get('code')}")
+    a, b = _flatten(old.get("config", {})), _flatten(new.get("config", {}))
+    for k in sorted(set(a) | set(b)):
+        if a.get(k, "<unset>") != b.get(k, "<unset>"):
+            out.append(f"{k}: {a.get(k, '<unset>')!r} -> {b.get(k, '<unset>')!r}")
+    ia, ib = old.get("inputs", {}), new.get("inputs", {})
+    for k in sorted(set(ia) | set(ib)):
+        if ia.get(k) != ib.get(k):
+            what = "is new" if k not in ia else "is gone" if ib.get(k) is None else "changed"
+            out.append(f"{k} {what}")
+    return out
+
+
+# the stage each status entry belongs to; the order they run in (the baseline's generations
+# come before training, which they do not depend on: --from train keeps them)
+_STAGE_OF = {"generate_before": "generate"}
+_RUN_ORDER = ("data", "label", "base", "generate_before", "train", "generate", "evaluate",
+              "stats", "report")  # fmt: skip
+
+
 class _Run:
-    def __init__(self, study: dict):
+    def __init__(self, study: dict, force: bool = False, from_stage: str | None = None):
         self.study = study
         self.dir = Path(study["run_dir"])
         self.status_path = self.dir / "status.json"
         self.status: dict[str, Any] = (
             json.loads(self.status_path.read_text()) if self.status_path.is_file() else {}
         )
+        self.force = force
+        first = "generate_before" if from_stage == "generate" else from_stage
+        self.redo = set(_RUN_ORDER[_RUN_ORDER.index(first) :]) if first else set()
+
+    def _write_status(self) -> None:
+        tmp = self.status_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.status, indent=1) + "\n")
+        os.replace(tmp, self.status_path)
 
     def mark(self, stage: str, state: str, seconds: float, **info: Any) -> None:
+        fp = self.status.get(stage, {}).get("fingerprint")
         self.status[stage] = {"state": state, "seconds": round(seconds, 1), **info}
-        self.status_path.write_text(json.dumps(self.status, indent=1) + "\n")
+        if fp is not None:
+            self.status[stage]["fingerprint"] = fp
+        self._write_status()
         log.info("stage %s: %s (%.1fs) %s", stage, state, seconds, info or "")
+
+    def check(
+        self, stage: str, outputs: list[Path], config: dict, inputs: dict[str, Path | None]
+    ) -> None:
+        """Make sure ``outputs`` were made from these inputs, or clear them; record the fingerprint.
+
+        Raises:
+            StaleStageError: outputs made from other inputs (or with no fingerprint recorded),
+                without ``force`` or ``from_stage`` to redo them.
+        """
+        fp = {
+            "code": _code_version(),
+            "config": json.loads(json.dumps(config, default=str)),
+            "inputs": {k: (_digest(p) if p is not None else None) for k, p in inputs.items()},
+        }
+        present = [p for p in outputs if p.exists()]
+        prev = self.status.get(stage, {}).get("fingerprint")
+        redo = stage in self.redo
+        if present and not redo and prev != fp:
+            why = (
+                _changes(prev, fp)
+                if prev is not None
+                else ["no fingerprint was recorded for its outputs (an older cec, or by hand)"]
+            )
+            if not self.force:
+                rel = ", ".join(str(p.relative_to(self.dir)) for p in present)
+                raise StaleStageError(
+                    f"stage {_STAGE_OF.get(stage, stage)!r} is stale: its outputs in {self.dir} "
+                    f"({rel}) were made from other inputs: {'; '.join(why)}. Nothing was "
+                    f"changed. Re-run with --force to redo the stale stages (force=True), "
+                    f"--from {_STAGE_OF.get(stage, stage)} to redo it and every later stage "
+                    f"(from_stage=...), or use another run_dir."
+                )
+            log.warning("stage %s is stale (%s): redoing it", stage, "; ".join(why))
+            redo = True
+        if redo and present:
+            for p in present:
+                _remove_output(p)
+        self.status[stage] = {"state": "running", "fingerprint": fp}
+        self._write_status()
+
+
+def _remove_output(p: Path) -> None:
+    if p.name == "teacher.jsonl":  # paid for: keep it aside
+        p.rename(p.with_name(f"{p.name}.stale-{time.strftime('%Y%m%d-%H%M%S')}"))
+    elif p.is_dir():
+        shutil.rmtree(p)
+    else:
+        p.unlink()
 
 
 # --------------------------------------------------------------------------------------------
@@ -186,13 +338,16 @@ def _stage_label(r: _Run, files: dict[str, Path]) -> Path:
 
 def _references(files: dict[str, Path], labels: Path | None) -> dict[str, list[str]]:
     """Item id -> reference explanations (the teacher's when labelled, else the human ones)."""
-    from cec_distill.data import read_instances
-    from cec_distill.store import JsonlStore
+    from cec_distill.data import read_instances, read_teacher_labels
 
     teacher = {}
     if labels is not None:
-        teacher = {k: v["explanation"] for k, v in JsonlStore.open(labels, mode="r").latest().items()
-                   if v.get("explanation") and not v.get("error")}  # fmt: skip
+        got = read_teacher_labels(labels)
+        teacher = got.explanations
+        if got.truncated:  # a cut reference lowers every score against it: say so
+            log.warning("%d teacher references were cut by the token limit "
+                        "(finish_reason length); relabel with a larger max_tokens",
+                        len(got.truncated))  # fmt: skip
     refs = {}
     for p in files.values():
         for x in read_instances(p):
@@ -393,12 +548,70 @@ def _stage_report(r: _Run, results: dict[str, Path], stats_path: Path, timings: 
 # --------------------------------------------------------------------------------------------
 # the run
 # --------------------------------------------------------------------------------------------
-def run(config: str | Path | dict, *, overrides: dict | None = None, scorer: Any = None) -> Path:
-    """Run (or resume) the whole study; returns the path of ``report/report.md``."""
+def _resolved_student(study: dict) -> dict:
+    """The student's training config as it resolves (preset expanded), without run_dir paths."""
+    from cec_distill.config import load_train_config, to_dict
+
+    cfg = to_dict(
+        load_train_config({**_student_section(study), "train_file": "-", "output_dir": "-"})
+    )
+    for k in ("train_file", "output_dir", "validation_file", "labels_file"):
+        cfg.pop(k, None)
+    cfg["materialize"] = study["student"].get("materialize")
+    return cfg
+
+
+def _gen_section(gcfg: Any, base: dict) -> dict:
+    """A generation config without its paths (the base and the adapter are inputs)."""
+    from cec_distill.config import to_dict
+
+    g = to_dict(gcfg)
+    for k in ("input_file", "output_file", "adapter"):
+        g.pop(k, None)
+    if base:
+        g["model"].pop("name_or_path", None)
+    return g
+
+
+def run(
+    config: str | Path | dict,
+    *,
+    overrides: dict | None = None,
+    scorer: Any = None,
+    force: bool = False,
+    from_stage: str | None = None,
+) -> Path:
+    """Run (or resume) the whole study; returns the path of ``report/report.md``.
+
+    Args:
+        config: The study config (YAML path or mapping).
+        overrides: Merged over ``config``.
+        scorer: A :class:`cec.CEC` for training evaluation and the CEC metric.
+        force: Redo every stage whose outputs were made from other inputs (instead of stopping).
+        from_stage: Redo this stage (one of :data:`STAGES`) and every later one.
+
+    Raises:
+        StaleStageError: a stage's outputs were made from other inputs (config, upstream
+            outputs, code version) and neither ``force`` nor ``from_stage`` asks to redo it.
+    """
     import yaml
 
+    if not isinstance(force, bool):
+        raise TypeError(f"force must be a bool, got {type(force).__name__}")
+    if from_stage is not None and from_stage not in STAGES:
+        raise ValueError(f"from_stage must be one of {STAGES}, got {from_stage!r}")
     study = load_study_config(config, overrides)
-    r = _Run(study)
+    r = _Run(study, force=force, from_stage=from_stage)
+    data_path = (study.get("data") or {}).get("path")
+    split_done = (r.dir / "data" / "test.jsonl").is_file()
+    hub_names = ("climate-fever", "climate_fever", "hf:climate_fever")
+    if (  # checked before the run folder is made: a typo leaves nothing behind
+        data_path
+        and not split_done
+        and not Path(str(data_path)).exists()
+        and str(data_path).lower() not in hub_names
+    ):
+        raise ConfigError(f"data.path: no such file or directory: {data_path}")
     r.dir.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(r.dir / "pipeline.log")
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
@@ -406,94 +619,150 @@ def run(config: str | Path | dict, *, overrides: dict | None = None, scorer: Any
     root.addHandler(handler)
     if root.level == logging.NOTSET or root.level > logging.INFO:
         root.setLevel(logging.INFO)
+    config_yaml = yaml.safe_dump(study, sort_keys=False)
     try:
-        (r.dir / "config.yaml").write_text(yaml.safe_dump(study, sort_keys=False))
+        if not (r.dir / "config.yaml").is_file():
+            (r.dir / "config.yaml").write_text(config_yaml)
         timings: dict[str, float] = {}
+        D = r.dir
 
-        def timed(stage: str, fn, *a, complete: bool = False):
-            """Run a stage; one that was already complete keeps the seconds of the run that did it."""
+        def stage(
+            name: str, fn, *a, outputs: list[Path], config: dict, inputs: dict, complete=None
+        ):
+            """Check the stage's fingerprint, run it; a complete one keeps its earlier seconds.
+
+            ``complete`` is called after the check (which may have removed stale outputs).
+            """
+            prev = r.status.get(name, {})
+            r.check(name, outputs, config, inputs)
+            done = bool(complete()) if complete is not None else False
             t = time.perf_counter()
             value = fn(*a)
-            prev = r.status.get(stage, {})
-            if complete and "seconds" in prev and str(prev.get("state", "")).startswith("done"):
-                timings[stage] = prev["seconds"]
-                r.mark(stage, "done (skipped: complete)", prev["seconds"])
+            if done and "seconds" in prev and str(prev.get("state", "")).startswith("done"):
+                timings[name] = prev["seconds"]
+                r.mark(name, "done (skipped: complete)", prev["seconds"])
             else:
-                timings[stage] = round(time.perf_counter() - t, 1)
-                r.mark(stage, "done", timings[stage])
+                timings[name] = round(time.perf_counter() - t, 1)
+                r.mark(name, "done", timings[name])
             return value
 
-        data_done = all(
-            (r.dir / "data" / f"{x}.jsonl").is_file() for x in ("train", "validation", "test")
-        )
-        files = timed("data", _stage_data, r, complete=data_done)
+        split_files = [D / "data" / f"{x}.jsonl" for x in ("train", "validation", "test")]
+        src = Path(str(study["data"]["path"]))
+        files = stage(
+            "data", _stage_data, r,
+            outputs=split_files,
+            config={"data": study["data"], "seed": study["seed"]},
+            inputs={"source data": src if src.exists() else None},
+            complete=lambda: all(p.is_file() for p in split_files),
+        )  # fmt: skip
+        data_in = {f"data/{p.name}": p for p in split_files}
         if _needs_labels(files):
-            labels = timed("label", _stage_label, r, files)
+            labels = stage(
+                "label", _stage_label, r, files,
+                outputs=[D / "labels" / "teacher.jsonl"],
+                config={"teacher": study.get("teacher") or {}}, inputs=data_in,
+            )  # fmt: skip
         else:
             labels = None
             r.mark("label", "skipped (references exist)", 0.0)
         refs = _references(files, labels)
-        base = timed(
-            "base", _stage_base, r, complete=(r.dir / "base_model" / "materialized.json").is_file()
-        )
+        student = _resolved_student(study)
+        base = stage(
+            "base", _stage_base, r,
+            outputs=[D / "base_model"],
+            config={"model": student["model"], "materialize": student["materialize"]},
+            inputs={},
+            complete=lambda: (D / "base_model" / "materialized.json").is_file(),
+        )  # fmt: skip
+        base_in = {"base_model": D / "base_model"} if base else {}
+        label_in = {"labels/teacher.jsonl": labels} if labels is not None else {}
         tcfg = _train_cfg(r, files, labels, base)
 
         from cec_distill.data import read_instances
+        from cec_distill.generate import generate
+        from cec_distill.train import SUMMARY_FILE
 
         test = [x for x in read_instances(files["test"]) if x.id in refs]
         test_ids = [x.id for x in test]
+        test_in = {"data/test.jsonl": files["test"]}
 
-        def stage_generate() -> dict[str, Path]:
-            from cec_distill.generate import generate
+        def gen_stage(name: str, key: str, adapter: str | None, extra_in: dict) -> Path:
+            g = _gen_cfg(r, tcfg, files, name, adapter)
+            out = Path(g.output_file)
 
-            outs = {}
-            names = (["before"] if study["baseline"] else []) + ["after"]
-            for name in names:
-                adapter = None if name == "before" else str(r.dir / "train" / "adapter")
-                g = _gen_cfg(r, tcfg, files, name, adapter)
-                if not _complete_generation(Path(g.output_file), test_ids):
+            def go() -> Path:
+                if not _complete_generation(out, test_ids):
                     generate(g, test)
-                outs[name] = Path(g.output_file)
-            return outs
+                return out
+
+            return stage(
+                key, go, outputs=[out], config={"generate": _gen_section(g, base)},
+                inputs={**test_in, **base_in, **extra_in},
+                complete=lambda: _complete_generation(out, test_ids),
+            )  # fmt: skip
+
+        # the baseline's generations do not depend on training: make them first
+        names = (["before"] if study["baseline"] else []) + ["after"]
+        gens: dict[str, Path] = {}
+        if study["baseline"]:
+            gens["before"] = gen_stage("before", "generate_before", None, {})
 
         def stage_train():
-            from cec_distill.train import SUMMARY_FILE, train
+            from cec_distill.train import train
 
             if (Path(tcfg.output_dir) / SUMMARY_FILE).is_file():
                 return json.loads((Path(tcfg.output_dir) / SUMMARY_FILE).read_text())
             return train(tcfg, scorer=scorer).__dict__
 
-        # the baseline's generations do not depend on training: make them first
-        if study["baseline"]:
-            from cec_distill.generate import generate
-
-            g = _gen_cfg(r, tcfg, files, "before", None)
-            if not _complete_generation(Path(g.output_file), test_ids):
-                timed("generate_before", generate, g, test)
-        from cec_distill.train import SUMMARY_FILE
-
-        timed("train", stage_train, complete=(r.dir / "train" / SUMMARY_FILE).is_file())
-        names = (["before"] if study["baseline"] else []) + ["after"]
-        gen_done = all(
-            _complete_generation(r.dir / "generations" / f"{n}.jsonl", test_ids) for n in names
-        )
-        gens = timed("generate", stage_generate, complete=gen_done)
+        stage(
+            "train", stage_train,
+            outputs=[D / "train"],
+            config={"student": student},
+            inputs={"data/train.jsonl": files["train"], "data/validation.jsonl": files["validation"],
+                    **label_in, **base_in},
+            complete=lambda: (D / "train" / SUMMARY_FILE).is_file(),
+        )  # fmt: skip
+        adapter = D / "train" / "adapter"
+        gens["after"] = gen_stage("after", "generate", str(adapter), {"train/adapter": adapter})
 
         def stage_evaluate() -> dict[str, Path]:
             return {n: _stage_evaluate(r, n, p, test_ids, refs, scorer) for n, p in gens.items()}
 
-        ev_done = all((r.dir / "results" / f"{n}.json").is_file() for n in names)
-        results = timed("evaluate", stage_evaluate, complete=ev_done)
-        stats_done = (r.dir / "results" / "stats.json").is_file()
-        stats_path = timed("stats", _stage_stats, r, results, complete=stats_done)
-        md = r.dir / "report" / "report.md"
-        if md.is_file() and md.stat().st_mtime >= stats_path.stat().st_mtime:
-            r.mark(
-                "report", "done (skipped: complete)", r.status.get("report", {}).get("seconds", 0.0)
-            )
-            return md
-        seconds = {k: v.get("seconds") for k, v in r.status.items() if "seconds" in v}
-        return timed("report", _stage_report, r, results, stats_path, seconds)
+        result_files = [D / "results" / f"{n}.json" for n in names]
+        results = stage(
+            "evaluate", stage_evaluate,
+            outputs=result_files,
+            config={"evaluate": study["evaluate"], "systems": [_system_name(r, n) for n in names]},
+            inputs={**{f"generations/{n}.jsonl": p for n, p in gens.items()}, **test_in,
+                    **label_in},
+            complete=lambda: all(p.is_file() for p in result_files),
+        )  # fmt: skip
+        res_in = {f"results/{p.name}": p for p in result_files}
+        stats_file = D / "results" / "stats.json"
+        stats_path = stage(
+            "stats", _stage_stats, r, results,
+            outputs=[stats_file], config={"stats": study["stats"], "seed": study["seed"]},
+            inputs=res_in, complete=stats_file.is_file,
+        )  # fmt: skip
+        md = D / "report" / "report.md"
+
+        def stage_report() -> Path:
+            if md.is_file():
+                return md
+            seconds = {k: v.get("seconds") for k, v in r.status.items() if "seconds" in v}
+            return _stage_report(r, results, stats_path, seconds)
+
+        md = stage(
+            "report", stage_report,
+            outputs=[D / "report"], config={"name": study.get("name")},
+            inputs={**res_in, "results/stats.json": stats_file,
+                    "train/train_summary.json": D / "train" / SUMMARY_FILE},
+            complete=md.is_file,
+        )  # fmt: skip
+        cfg_file = r.dir / "config.yaml"
+        if cfg_file.read_text() != config_yaml:  # every stage now matches this config
+            cfg_file.write_text(config_yaml)
+        return md
     finally:
         root.removeHandler(handler)
         handler.close()
@@ -506,12 +775,28 @@ def run_command(
     set_: Annotated[
         list[str] | None, typer.Option("--set", help="Override a key, e.g. --set student.epochs=1.")
     ] = None,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Redo every stage whose outputs were made from other inputs."),
+    ] = False,
+    from_stage: Annotated[
+        str | None,
+        typer.Option("--from", help=f"Redo this stage and every later one: {', '.join(STAGES)}."),
+    ] = None,
 ) -> None:
     """Run or resume the study: label -> train -> generate -> evaluate -> stats -> report."""
     from cec_distill.train import _parse_sets
 
+    if from_stage is not None and from_stage not in STAGES:
+        raise typer.BadParameter(
+            f"{from_stage!r} is not a stage; stages: {', '.join(STAGES)}", param_hint="--from"
+        )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     t = time.perf_counter()
-    md = run(config, overrides=_parse_sets(set_))
+    try:
+        md = run(config, overrides=_parse_sets(set_), force=force, from_stage=from_stage)
+    except StaleStageError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
     typer.echo(md.read_text())
     typer.echo(f"report: {md} ({math.ceil(time.perf_counter() - t)} s)")

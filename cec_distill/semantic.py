@@ -88,15 +88,27 @@ class ProjectionHead(nn.Module):
 
 
 def semantic_loss(
-    pred: torch.Tensor, target: torch.Tensor, valid: torch.Tensor | None = None
+    pred: torch.Tensor,
+    target: torch.Tensor,
+    valid: torch.Tensor | None = None,
+    reduction: str = "mean",
 ) -> torch.Tensor:
-    """Mean cosine distance ``1 - cos(pred, target)`` over rows (rows with ``valid == 0`` skipped)."""
+    """Cosine distance ``1 - cos(pred, target)`` over rows (rows with ``valid == 0`` skipped).
+
+    Args:
+        pred: ``[b, d]`` predictions.
+        target: ``[b, d]`` targets.
+        valid: ``[b]`` 0/1 (or bool) rows to count; ``None``: every row.
+        reduction: ``mean`` over the valid rows, or ``sum`` (for averaging over several
+            processes' rows: divide by their total count).
+    """
+    if reduction not in ("mean", "sum"):
+        raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
     cos = nn.functional.cosine_similarity(pred.float(), target.float().to(pred.device), dim=-1)
     dist = 1.0 - cos
-    if valid is None:
-        return dist.mean()
-    v = valid.to(dist.dtype)
-    return (dist * v).sum() / v.sum().clamp(min=1.0)
+    v = torch.ones_like(dist) if valid is None else valid.to(dist.dtype)
+    total = (dist * v).sum()
+    return total if reduction == "sum" else total / v.sum().clamp(min=1.0)
 
 
 def target_embeddings(

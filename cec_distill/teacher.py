@@ -1,14 +1,31 @@
 """Teacher labelling: instance -> prompt -> explanation from any OpenAI-compatible endpoint.
 
-Every paid-for answer is kept and nothing is paid for twice:
+The guarantee is **at-least-once requests, exactly-once records**: every answer that arrives is
+kept, each labelled id gets exactly one label record, but a request can be paid for more than
+once. What that means in practice:
 
 * Each finished request is appended to an fsync'd JSONL :class:`~cec_distill.store.JsonlStore`
   before it counts as done; a re-run with the same output skips ids whose latest record is a
   label, so a run interrupted by Ctrl-C, ``kill -9`` or power loss loses at most the requests in
-  flight.
+  flight (which the server may have billed: they are sent again by the next run).
 * Retries with exponential backoff and full jitter on 429, 5xx, timeouts, dropped connections and
-  malformed or empty answers; ``Retry-After`` (and ``retry-after-ms``) is honoured. The
-  ``openai`` client's own retries are off (``max_retries=0``), so this loop alone decides.
+  malformed or empty answers; ``Retry-After`` (and ``retry-after-ms``) is honoured. A timeout or
+  a dropped connection may come *after* the server did (and billed) the work: the retry is paid
+  again. The ``openai`` client's own retries are off (``max_retries=0``), so this loop alone
+  decides.
+* A content-filtered answer (``finish_reason: "content_filter"``, or a 400 whose code is
+  ``content_filter``) is recorded once as *refused* and never retried, neither in this run nor by
+  the next one (unless ``retry_refused``).
+* An answer cut by the token limit (``finish_reason: "length"``) is flagged ``"truncated": true``
+  and counted; ``on_length`` keeps it (default, with a warning), asks again with a doubled limit
+  (``retry-longer``) or records it as failed (``fail``).
+* The server's own error text (JSON ``error.message`` or ``detail``, else the start of the body,
+  with anything that looks like a key redacted) is kept in the record, the log and the summary.
+* When the first requests of a run all fail with the same client error (a 400/422 such as an
+  unknown model name or a bad parameter), the run stops as fatal without writing records for
+  them (as it does at once on 401, 403 and 404): the error is about the run, not the items.
+  A client error about one item (a content filter, a context-length error on one long prompt)
+  is recorded for that item.
 * A budget (requests sent, total tokens) stops the run cleanly: no new request starts, the
   requests in flight finish and are written, the run exits 0 saying the budget stopped it.
 * A failed item is written with its error (``"error"`` field) and retried by the next run.
@@ -30,6 +47,7 @@ import json
 import logging
 import os
 import random
+import re
 import sys
 import threading
 import time
@@ -58,6 +76,9 @@ __all__ = [
     "label_instances",
     "label_command",
     "LOCAL_PLACEHOLDER_KEY",
+    "ON_LENGTH",
+    "server_message",
+    "redact_keylike",
 ]
 
 log = logging.getLogger("cec_distill.teacher")
@@ -81,6 +102,18 @@ class _BadResponse(Exception):
     def __init__(self, message: str, usage: dict | None = None):
         super().__init__(message)
         self.usage = usage
+
+
+class _Refused(_BadResponse):
+    """The server's content filter stopped the answer: recorded once, never retried."""
+
+
+#: What ``on_length`` may be: keep a cut answer, ask again with a doubled limit, or fail the item.
+ON_LENGTH = ("keep", "retry-longer", "fail")
+#: ``retry-longer`` doubles the limit at most this many times per item (x2, x4, x8).
+MAX_LONGER_RETRIES = 3
+#: Requests that must all fail with the same client error before a run calls it systematic.
+SYSTEMATIC_AFTER = 3
 
 
 # ----------------------------------------------------------------------------- configuration
@@ -111,6 +144,13 @@ class TeacherConfig:
         max_requests: Budget: requests sent in this run (retries count); None = unlimited.
         max_total_tokens: Budget: total tokens reported by the server in this run; None = unlimited.
             Checked before each request, so it can be overshot by the requests in flight.
+        on_length: What to do with an answer cut by the token limit (``finish_reason:
+            "length"``): ``"keep"`` it flagged ``"truncated": true`` (and warn), ``"retry-longer"``
+            (ask again with the limit doubled, up to 3 times, then keep the last answer flagged),
+            or ``"fail"`` (record the item as failed, kind ``"length"``, the cut text in
+            ``truncated_explanation``).
+        retry_refused: Ask again for items whose latest record is a content-filter refusal
+            (by default they are recorded once and skipped by later runs).
     """
 
     model: str = "gpt-4"
@@ -129,6 +169,8 @@ class TeacherConfig:
     max_retry_after: float = 300.0
     max_requests: int | None = None
     max_total_tokens: int | None = None
+    on_length: str = "keep"
+    retry_refused: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.model, str) or not self.model.strip():
@@ -152,6 +194,10 @@ class TeacherConfig:
             v = getattr(self, name)
             if v is not None and (not isinstance(v, int) or v < 1):
                 raise ValueError(f"{name} must be None or an integer >= 1, got {v!r}")
+        if self.on_length not in ON_LENGTH:
+            raise ValueError(
+                f"on_length must be one of {', '.join(ON_LENGTH)}, got {self.on_length!r}"
+            )
         if not 0 <= self.temperature <= 2:
             raise ValueError(f"temperature must be in [0, 2], got {self.temperature!r}")
 
@@ -253,6 +299,101 @@ class Redactor:
         return True
 
 
+# Anything in a server's error text that looks like a credential (the server may echo headers).
+_KEYLIKE = (
+    (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{6,}"), r"\1 [REDACTED]"),
+    (re.compile(r"\b(?:sk|pk|rk|hf|gsk|xai|key)[-_][A-Za-z0-9_-]{8,}"), "[REDACTED]"),
+    (
+        re.compile(
+            r"(?i)((?:api[_-]?key|access[_-]?key|token|secret|password|authorization)"
+            r"[\"']?\s*[:=]\s*[\"']?)[^\s\"',;}\]]{6,}"
+        ),
+        r"\1[REDACTED]",
+    ),
+    (re.compile(r"\b[0-9a-fA-F]{32,}\b"), "[REDACTED]"),
+)
+
+
+def redact_keylike(text: str) -> str:
+    """Replace what looks like an API key, bearer token or secret in ``text``.
+
+    Example:
+        >>> redact_keylike("Incorrect API key provided: sk-proj-abcdefgh1234. Bearer xyz.abc.123")
+        'Incorrect API key provided: [REDACTED]. Bearer [REDACTED]'
+    """
+    for pattern, repl in _KEYLIKE:
+        text = pattern.sub(repl, text)
+    return text
+
+
+def _message_from_json(obj: Any) -> str | None:
+    """The human part of an error body: ``error.message``, ``error``, ``detail`` or ``message``."""
+    if isinstance(obj, str):
+        return obj.strip() or None
+    if not isinstance(obj, dict):
+        return None
+    err = obj.get("error")
+    if isinstance(err, dict):
+        msg = err.get("message")
+        if isinstance(msg, str) and msg.strip():
+            return msg.strip()
+    elif isinstance(err, str) and err.strip():
+        return err.strip()
+    detail = obj.get("detail")
+    if isinstance(detail, str) and detail.strip():
+        return detail.strip()
+    if isinstance(detail, list) and detail:  # FastAPI validation errors: [{loc, msg, type}]
+        parts = []
+        for d in detail[:5]:
+            if isinstance(d, dict):
+                loc = ".".join(str(x) for x in d.get("loc", ()) if x != "body")
+                parts.append(f"{loc}: {d.get('msg')}" if loc else str(d.get("msg")))
+        if parts:
+            return "; ".join(parts)
+    msg = obj.get("message")
+    if isinstance(msg, str) and msg.strip():
+        return msg.strip()
+    return None
+
+
+def server_message(exc: BaseException) -> str | None:
+    """What the server said about a failed request, redacted, on one line (None if nothing).
+
+    The JSON ``error.message`` (OpenAI), ``detail`` (FastAPI servers such as ``transformers
+    serve``) or ``message`` field, else the first 300 characters of the body.
+    """
+    resp = getattr(exc, "response", None)
+    text: str | None = None
+    if resp is not None:
+        try:
+            text = resp.text
+        except Exception:  # a streamed or closed response: fall back to the parsed body
+            text = None
+    msg = None
+    if text:
+        try:
+            msg = _message_from_json(json.loads(text))
+        except ValueError:
+            msg = None
+        if msg is None:
+            msg = text.strip()[:300] or None
+    if msg is None:
+        msg = _message_from_json(getattr(exc, "body", None))
+    if msg is None:
+        return None
+    msg = " ".join(msg.split())  # one line
+    return redact_keylike(msg)[:500]
+
+
+def _is_content_filter(exc: BaseException) -> bool:
+    """A 400 whose error code says the prompt was filtered (Azure OpenAI, some gateways)."""
+    code = getattr(exc, "code", None)
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict) and code is None:
+        code = body.get("code")
+    return str(code or "").lower() in ("content_filter", "content_policy_violation")
+
+
 # ----------------------------------------------------------------------------- client
 
 
@@ -333,6 +474,8 @@ def _classify(exc: BaseException) -> tuple[str, bool, bool]:
     """(kind, retryable, fatal) for an exception raised by one request."""
     import openai
 
+    if isinstance(exc, _Refused):
+        return "refused", False, False
     if isinstance(exc, _BadResponse):
         return "bad_response", True, False
     if isinstance(exc, openai.APITimeoutError):
@@ -345,6 +488,8 @@ def _classify(exc: BaseException) -> tuple[str, bool, bool]:
             return f"http_{code}", True, False
         if code in (401, 403, 404):
             return f"http_{code}", False, True  # bad key, no access, unknown model: stop the run
+        if code == 400 and _is_content_filter(exc):
+            return "refused", False, False
         return f"http_{code}", False, False
     if isinstance(
         exc, (ValueError, openai.APIResponseValidationError)
@@ -362,6 +507,19 @@ def _usage_dict(usage: Any) -> dict[str, int] | None:
         if isinstance(v, int):
             out[k] = v
     return out or None
+
+
+def _is_client_status(status: object) -> bool:
+    """A non-retryable 4xx status (the request itself was wrong)."""
+    return isinstance(status, int) and 400 <= status < 500 and status not in (408, 409, 425, 429)
+
+
+def _client_error_key(record: dict[str, Any]) -> tuple[int, str] | None:
+    """(status, message) of a non-retryable 4xx error record (not a refusal), else None."""
+    err = record.get("error") or {}
+    if not _is_client_status(err.get("status")) or err.get("kind") == "refused":
+        return None
+    return err["status"], str(err.get("message"))
 
 
 def _now() -> str:
@@ -395,18 +553,28 @@ class _Labeller:
         self.done = 0
         self.failed = 0
         self.retries = 0
+        self.truncated = 0  # labels kept although cut by the token limit
+        self.refused = 0  # items the content filter refused (recorded, not retried)
+        self.errors: dict[str, int] = {}  # error message -> items that failed with it
+        # Until the first result that is not a client error, requests go one at a time and
+        # client-error records are held: if the first SYSTEMATIC_AFTER all fail alike, the error
+        # is about the run (unknown model, bad parameter), not the items.
+        self.probing = False
+        self.probe_n = 0
+        self.probe_lock = threading.Lock()
+        self.held: list[dict[str, Any]] = []
 
     def _sleep(self, seconds: float) -> bool:
         """Wait, unless the run is stopping; True if the wait ran its course."""
         return not self.stop.wait(seconds)
 
-    def _request_kwargs(self, messages: list[dict]) -> dict[str, Any]:
+    def _request_kwargs(self, messages: list[dict], max_tokens: int | None) -> dict[str, Any]:
         c = self.config
         kw: dict[str, Any] = {"model": c.model, "messages": messages, "temperature": c.temperature}
         if c.seed is not None:
             kw["seed"] = c.seed
-        if c.max_tokens is not None:
-            kw[c.token_param] = c.max_tokens
+        if max_tokens is not None:
+            kw[c.token_param] = max_tokens
         return kw
 
     def label(self, inst: Instance) -> dict[str, Any] | None:
@@ -432,6 +600,8 @@ class _Labeller:
         spent: dict[str, int] = {}
         t_start = time.monotonic()
         stopped = False  # the run stopped this item between attempts (not a failure of its own)
+        limit = c.max_tokens
+        longer = 0  # retry-longer requests made for this item
         for attempt in range(1, c.max_attempts + 1):
             if self.stop.is_set():
                 stopped = True
@@ -443,7 +613,7 @@ class _Labeller:
             t0 = time.monotonic()
             try:
                 raw = self.client.chat.completions.with_raw_response.create(
-                    **self._request_kwargs(messages)
+                    **self._request_kwargs(messages, limit)
                 )
                 completion = raw.parse()
                 usage = _usage_dict(getattr(completion, "usage", None))
@@ -456,21 +626,27 @@ class _Labeller:
                     raise _BadResponse("response has no choices", usage)
                 choice = choices[0]
                 content = getattr(getattr(choice, "message", None), "content", None)
+                finish = getattr(choice, "finish_reason", None)
+                if finish == "content_filter":
+                    raise _Refused("the server's content filter stopped the answer", usage)
                 if not isinstance(content, str) or not content.strip():
                     raise _BadResponse("response message is empty", usage)
-                if getattr(choice, "finish_reason", None) == "content_filter":
-                    raise _BadResponse("response stopped by the content filter", usage)
             except Exception as exc:  # classify, record, maybe retry
                 kind, retryable, fatal = _classify(exc)
-                name = "bad response" if isinstance(exc, _BadResponse) else type(exc).__name__
-                message = self.redact(f"{name}: {exc}")[:500]
+                message = self._message(exc)
                 entry: dict[str, Any] = {"attempt": attempt, "kind": kind, "message": message}
                 status = getattr(exc, "status_code", None)
                 if status is not None:
                     entry["status"] = status
                 if fatal:
-                    self.fatal = message
+                    # Bad key, no access, unknown model: about the run, not this item. No record.
+                    with self._lock:
+                        if self.fatal is None:
+                            self.fatal = message
+                    # INFO: the CLI prints it once as "error: ..."; the summary carries it.
+                    log.info("%s: fatal: %s", inst.id, message)
                     self._stop_for(f"fatal error: {message}")
+                    return None
                 if retryable and self.stop.is_set():
                     stopped = True
                     break
@@ -494,16 +670,44 @@ class _Labeller:
                         break
                     continue
                 history.append(entry)
-                log.warning("%s: failed after %d attempt(s): %s", inst.id, attempt, message)
+                if kind == "refused":
+                    log.warning("%s: refused by the content filter: %s", inst.id, message)
+                elif not _is_client_status(status):  # client errors: warned once written
+                    log.warning("%s: failed after %d attempt(s): %s", inst.id, attempt, message)
                 break
-            # success
-            return {
+            # an answer
+            truncated = finish == "length"
+            if (
+                truncated
+                and c.on_length == "retry-longer"
+                and attempt < c.max_attempts
+                and longer < MAX_LONGER_RETRIES
+            ):
+                longer += 1
+                new_limit = 2 * (limit or (usage or {}).get("completion_tokens") or 512)
+                history.append(
+                    {
+                        "attempt": attempt,
+                        "kind": "length",
+                        "message": f"cut at the token limit ({limit}); asking again with "
+                        f"{new_limit}",
+                        "usage": usage,
+                    }
+                )
+                with self._lock:
+                    self.retries += 1
+                log.info("%s: answer cut at %s tokens, asking for %d", inst.id, limit, new_limit)
+                limit = new_limit
+                continue
+            record = {
                 **base,
+                "max_tokens": limit,
                 "explanation": content.strip(),
+                "truncated": truncated,
                 "error": None,
                 "response_model": getattr(completion, "model", None),
                 "system_fingerprint": getattr(completion, "system_fingerprint", None),
-                "finish_reason": getattr(choice, "finish_reason", None),
+                "finish_reason": finish,
                 "response_id": getattr(completion, "id", None),
                 "request_id": raw.headers.get("x-request-id"),
                 "usage": usage,
@@ -514,19 +718,29 @@ class _Labeller:
                 "latency_s": round(time.monotonic() - t0, 3),
                 "elapsed_s": round(time.monotonic() - t_start, 3),
             }
+            if truncated and c.on_length == "fail":
+                message = (
+                    f"the answer was cut by the token limit ({limit}; finish_reason length); "
+                    "raise --max-tokens or use --on-length keep/retry-longer"
+                )
+                record["explanation"] = None
+                record["truncated_explanation"] = content.strip()
+                record["error"] = {"kind": "length", "message": message, "status": None}
+                log.warning("%s: %s", inst.id, message)
+            elif truncated:
+                log.info("%s: kept an answer cut at the token limit (%s)", inst.id, limit)
+            return record
         if stopped or not history:
             # Stopped (budget, Ctrl-C, another item's fatal error) before an answer: no record,
             # so the next run asks again; failed attempts bought nothing worth keeping.
             return None
         last = history[-1]
+        error = {"kind": last["kind"], "message": last["message"], "status": last.get("status")}
         return {
             **base,
+            "max_tokens": limit,
             "explanation": None,
-            "error": {
-                "kind": last["kind"],
-                "message": last["message"],
-                "status": last.get("status"),
-            },
+            "error": error,
             "usage": None,
             "usage_all_attempts": spent or None,
             "attempts": len(history),
@@ -534,6 +748,73 @@ class _Labeller:
             "finished_at": _now(),
             "elapsed_s": round(time.monotonic() - t_start, 3),
         }
+
+    def _message(self, exc: BaseException) -> str:
+        """One line for the record and the log: the error's class, status and the server's words."""
+        import openai
+
+        said = server_message(exc) if isinstance(exc, openai.APIStatusError) else None
+        status = getattr(exc, "status_code", None)
+        if isinstance(exc, _Refused):
+            text = f"refused: {exc}"
+        elif isinstance(exc, _BadResponse):
+            text = f"bad response: {exc}"
+        elif said is not None:
+            text = f"HTTP {status} {type(exc).__name__}: {said}"
+        else:
+            text = f"{type(exc).__name__}: {exc}"
+        return self.redact(" ".join(text.split()))[:500]
+
+    def deliver(self, record: dict[str, Any]) -> list[dict[str, Any]]:
+        """The records to write now, given one finished item (holds client errors while probing)."""
+        with self._lock:
+            if not self.probing:
+                return [record]
+            key = _client_error_key(record)
+            if key is not None and (not self.held or _client_error_key(self.held[0]) == key):
+                self.held.append(record)
+                if len(self.held) < self.probe_n:
+                    return []
+                n, message = len(self.held), record["error"]["message"]
+                self.held = []
+                self.probing = False
+                if self.fatal is None:
+                    self.fatal = message
+            else:
+                self.probing = False
+                out, self.held = [*self.held, record], []
+                return out
+        log.info(
+            "the first %d requests all failed with the same client error, so the others would "
+            "too; stopping without writing them: %s",
+            n,
+            message,
+        )
+        self._stop_for(f"fatal error: the first {n} requests all failed alike: {message}")
+        return []
+
+    def flush_held(self) -> list[dict[str, Any]]:
+        """Client-error records still held when the run ended (too few to call systematic)."""
+        with self._lock:
+            out, self.held = self.held, []
+            self.probing = False
+            return out
+
+    def count(self, record: dict[str, Any]) -> None:
+        """Update the counters for a record just written."""
+        if _client_error_key(record) is not None:
+            log.warning("%s: failed: %s", record["id"], record["error"]["message"])
+        with self._lock:
+            err = record.get("error")
+            if not err:
+                self.done += 1
+                self.truncated += bool(record.get("truncated"))
+            elif err.get("kind") == "refused":
+                self.refused += 1
+            else:
+                self.failed += 1
+                msg = str(err.get("message"))
+                self.errors[msg] = self.errors.get(msg, 0) + 1
 
     def _stop_for(self, reason: str) -> None:
         with self._lock:
@@ -553,8 +834,13 @@ class LabelSummary:
         total: Instances given.
         already_done: Skipped because the output already held their label.
         labelled: Labels written by this run.
-        failed: Error records written by this run (retried by the next run).
-        remaining: Instances still without a label.
+        failed: Error records written by this run (retried by the next run); refusals excluded.
+        refused: Items the content filter refused in this run (recorded, not retried).
+        refused_before: Items skipped because an earlier run recorded them as refused.
+        truncated: Labels written by this run that the token limit cut (``"truncated": true``).
+        errors: Each distinct error message of this run's failed items, with how many items.
+        remaining: Instances still to ask for: neither labelled nor refused by the content
+            filter (refused ones are not asked again unless ``retry_refused``).
         requests: Requests sent by this run (retries included).
         tokens: Total tokens the server reported for this run.
         retries: Retries made.
@@ -566,6 +852,10 @@ class LabelSummary:
     already_done: int = 0
     labelled: int = 0
     failed: int = 0
+    refused: int = 0
+    refused_before: int = 0
+    truncated: int = 0
+    errors: dict = field(default_factory=dict)
     remaining: int = 0
     requests: int = 0
     tokens: int = 0
@@ -581,6 +871,22 @@ class LabelSummary:
             f"remaining {self.remaining} of {self.total}; {self.requests} requests "
             f"({self.retries} retries), {self.tokens} tokens -> {self.out}"
         )
+        if self.refused or self.refused_before:
+            text += (
+                f"\nrefused by the content filter: {self.refused} in this run, "
+                f"{self.refused_before} skipped as refused before (not retried; --retry-refused "
+                "asks again)"
+            )
+        if self.truncated:
+            limit = self.config.get("max_tokens")
+            text += (
+                f"\n{self.truncated} of {self.labelled} explanations hit the token limit "
+                f"(max_tokens {limit}, finish_reason length) and are cut: kept, flagged "
+                '"truncated": true (--on-length retry-longer or fail to change this; training can '
+                "drop them with truncated_labels: drop)"
+            )
+        for msg, n in sorted(self.errors.items(), key=lambda kv: -kv[1])[:5]:
+            text += f"\nfailed ({n} item{'s' if n != 1 else ''}): {msg}"
         if self.stopped:
             text += f"\nstopped: {self.stopped}"
         return text
@@ -634,16 +940,25 @@ def label_instances(
 
     store = JsonlStore.open(out)
     try:
-        done = store.done_ids()
-        failed_before = store.failed_ids()
-        todo = [i for i in instances if i.id not in done]
+        latest = store.latest()
+        done = {k for k, r in latest.items() if not r.get("error")}
+        failed_before = set(latest) - done
+        refused_before = set()
+        if not config.retry_refused:
+            refused_before = {
+                k for k in failed_before if latest[k]["error"].get("kind") == "refused"
+            }
+        todo = [i for i in instances if i.id not in done and i.id not in refused_before]
         summary = LabelSummary(
             total=len(instances),
-            already_done=len(instances) - len(todo),
+            already_done=sum(1 for i in instances if i.id in done),
+            refused_before=sum(1 for i in instances if i.id in refused_before),
             out=str(out),
             config={k: v for k, v in asdict(config).items() if k != "api_key_env"},
         )
         retrying = sum(1 for i in todo if i.id in failed_before)
+        if summary.refused_before:
+            log.info("%d refused before: not asked again", summary.refused_before)
         log.info(
             "%d instances: %d already labelled, %d to label (%d failed before)",
             len(instances),
@@ -683,6 +998,19 @@ def _run_pool(run: _Labeller, todo: list[Instance], summary: LabelSummary, progr
 
     show()
     errors: list[BaseException] = []
+    run.probe_n = min(SYSTEMATIC_AFTER, len(todo))
+    run.probing = run.probe_n >= 2
+
+    def write(record: dict[str, Any] | None) -> None:
+        if record is None:
+            return
+        for rec in run.deliver(record):
+            run.store.append(rec)  # fsync'd before the item counts as done
+            run.count(rec)
+            if bar is not None:
+                with run._lock:
+                    show()
+                    bar.update(1)
 
     def worker() -> None:
         try:
@@ -691,18 +1019,11 @@ def _run_pool(run: _Labeller, todo: list[Instance], summary: LabelSummary, progr
                     inst = next(it, None)
                 if inst is None:
                     return
-                record = run.label(inst)
-                if record is None:
-                    continue
-                run.store.append(record)  # fsync'd before the item counts as done
-                with run._lock:
-                    if record["error"]:
-                        run.failed += 1
-                    else:
-                        run.done += 1
-                    if bar is not None:
-                        show()
-                        bar.update(1)
+                if run.probing:  # one request at a time until the run is known not to be broken
+                    with run.probe_lock:
+                        write(run.label(inst))
+                else:
+                    write(run.label(inst))
         except BaseException as exc:  # a bug or a disk error: stop everyone, re-raise below
             errors.append(exc)
             run._stop_for(f"error: {type(exc).__name__}")
@@ -728,11 +1049,20 @@ def _run_pool(run: _Labeller, todo: list[Instance], summary: LabelSummary, progr
             while t.is_alive():
                 t.join(0.2)
     finally:
+        if not errors:
+            for rec in run.flush_held():  # too few alike to call it systematic: per-item errors
+                run.store.append(rec)
+                run.count(rec)
         if bar is not None:
             bar.close()
         summary.labelled = run.done
         summary.failed = run.failed
-        summary.remaining = len(todo) - run.done
+        summary.refused = run.refused
+        summary.truncated = run.truncated
+        summary.errors = dict(run.errors)
+        summary.remaining = (
+            summary.total - summary.already_done - summary.refused_before - run.done - run.refused
+        )
         summary.requests = run.budget.requests
         summary.tokens = run.budget.tokens
         summary.retries = run.retries
@@ -776,7 +1106,7 @@ def label_command(
     limit: int | None = typer.Option(
         None, "--limit", min=1, help="Only the first N instances (after --split)."
     ),
-    temperature: float = typer.Option(0.0, "--temperature"),
+    temperature: float = typer.Option(0.0, "--temperature", help="Sampling temperature of the teacher (stored with each label)."),
     seed: int | None = typer.Option(0, "--seed", help="Sampling seed sent with each request."),
     max_tokens: int | None = typer.Option(
         512, "--max-tokens", min=1, help="Completion-token limit per request."
@@ -801,6 +1131,17 @@ def label_command(
     max_total_tokens: int | None = typer.Option(
         None, "--max-total-tokens", min=1, help="Budget: tokens in this run."
     ),
+    on_length: str = typer.Option(
+        "keep",
+        "--on-length",
+        help="An answer cut by --max-tokens (finish_reason length): keep (flagged, with a "
+        "warning), retry-longer (double the limit, up to 3 times) or fail (record as failed).",
+    ),
+    retry_refused: bool = typer.Option(
+        False,
+        "--retry-refused",
+        help="Ask again for items an earlier run recorded as refused by the content filter.",
+    ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar on stderr."),
     log_file: Path | None = typer.Option(  # noqa: B008
         None, "--log-file", help="Also write the log (retries, errors) here."
@@ -812,9 +1153,10 @@ def label_command(
 ) -> None:
     """Label instances with teacher explanations (resumable, retrying, budgeted).
 
-    Exit status: 0 when every instance is labelled or the budget stopped the run cleanly;
-    1 when some items failed (re-run to retry them); 2 on a fatal error (bad key, unknown model,
-    bad arguments); 130 when interrupted.
+    Exit status: 0 when every instance is labelled (or refused by the content filter) or the
+    budget stopped the run cleanly; 1 when some items failed (re-run to retry them); 2 on a fatal
+    error (bad arguments, 401/403/404, or the same client error on the first requests, such as a
+    model the server does not serve), with the server's message on stderr; 130 when interrupted.
     """
     _setup_logging(verbose, log_file)
     try:
@@ -834,6 +1176,8 @@ def label_command(
             backoff_max=backoff_max,
             max_requests=max_requests,
             max_total_tokens=max_total_tokens,
+            on_length=on_length,
+            retry_refused=retry_refused,
         )
         if split_name not in ("all", *SPLITS):
             raise ValueError(f"--split must be all, train, validation or test, got {split_name!r}")
@@ -868,10 +1212,15 @@ def label_command(
             err=True,
         )
         raise typer.Exit(130) from None
-    typer.echo(summary.format(), err=True)
     if summary.fatal:
         typer.echo(f"error: {summary.fatal}", err=True)
+        typer.echo(
+            f"stopped: nothing was written for the items not labelled; {summary.labelled} "
+            f"labelled, {summary.remaining} remaining of {summary.total} -> {summary.out}",
+            err=True,
+        )
         raise typer.Exit(2)
+    typer.echo(summary.format(), err=True)
     if summary.stopped and summary.stopped.startswith("max "):
         typer.echo(f"budget stopped the run ({summary.stopped}); re-run to continue", err=True)
     if summary.failed:

@@ -18,7 +18,7 @@ One :func:`train` call (``cec-distill train --config run.yaml``):
 
 Multi-GPU: launch with ``torchrun --nproc_per_node 2 -m cec_distill.cli train ...`` or
 ``accelerate launch``; each process takes its share of every batch and gradients are averaged by
-DDP (through accelerate).
+DDP (through accelerate), for the adapter and the projection head alike.
 """
 
 from __future__ import annotations
@@ -93,20 +93,32 @@ class TrainResult:
 # data
 # --------------------------------------------------------------------------------------------
 def targets_for(
-    instances: Sequence[Instance], labels_file: str | None, reference_index: int = 0
+    instances: Sequence[Instance],
+    labels_file: str | None,
+    reference_index: int = 0,
+    truncated: str = "keep",
 ) -> dict[str, str]:
     """The target explanation of each instance: the teacher's label, else a human explanation.
 
-    Instances without a target are left out (and counted in the log).
+    Instances without a target are left out (and counted in the log). Teacher labels cut by the
+    token limit are kept with a warning, dropped or refused, as ``truncated`` says
+    (:func:`cec_distill.data.read_teacher_labels`).
     """
     teacher: dict[str, str] = {}
     if labels_file:
-        from cec_distill.store import JsonlStore
+        from cec_distill.data import read_teacher_labels
 
-        for id_, rec in JsonlStore.open(labels_file, mode="r").latest().items():
-            expl = rec.get("explanation")
-            if not rec.get("error") and isinstance(expl, str) and expl.strip():
-                teacher[id_] = expl.strip()
+        labels = read_teacher_labels(
+            labels_file, truncated=truncated, ids=[x.id for x in instances]
+        )
+        teacher = labels.explanations
+        if labels.truncated:
+            log.warning(
+                "%d of %d teacher labels were cut by the token limit (finish_reason length): %s",
+                len(labels.truncated),
+                len(teacher) + len(labels.dropped),
+                "dropped" if labels.dropped else "kept (truncated_labels: drop leaves them out)",
+            )
     out = {}
     for inst in instances:
         if inst.id in teacher:
@@ -203,6 +215,21 @@ def _checkpoints(output_dir: Path) -> list[tuple[int, Path]]:
     return sorted(out)
 
 
+def _fsync(path: Path) -> None:
+    """Flush a file's (or a folder's entries') data to disk; folders where the OS allows it."""
+    flags = (os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)) if path.is_dir() else os.O_RDONLY
+    try:
+        fd = os.open(path, flags)
+    except OSError:  # folders cannot be opened on Windows; their entries are flushed by NTFS
+        if path.is_dir():
+            return
+        raise
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def _save_checkpoint(
     output_dir: Path, step: int, model, head, opt, sched, state: dict, limit: int
 ) -> Path:
@@ -219,8 +246,12 @@ def _save_checkpoint(
     torch.save(sched.state_dict(), tmp / "scheduler.pt")
     torch.save(_rng_state(), tmp / "rng.pt")
     (tmp / "state.json").write_text(json.dumps(state, indent=1) + "\n", encoding="utf-8")
+    for f in sorted(tmp.iterdir()):  # the data on disk before the name says it is complete
+        _fsync(f)
+    _fsync(tmp)
     shutil.rmtree(final, ignore_errors=True)
     os.replace(tmp, final)  # a checkpoint exists only once complete
+    _fsync(root)  # and the rename itself survives a power loss
     for _, old in _checkpoints(output_dir)[:-limit]:
         shutil.rmtree(old, ignore_errors=True)
     return final
@@ -246,9 +277,14 @@ def _load_checkpoint(path: Path, model, head, opt, sched) -> dict:
 # --------------------------------------------------------------------------------------------
 # loss and evaluation
 # --------------------------------------------------------------------------------------------
-def _loss(
+def _loss_sums(
     model, head, batch: dict, sem_targets: torch.Tensor | None, cfg: TrainConfig
-) -> tuple[torch.Tensor, dict]:
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Summed terms of the loss: ``(ce_sum, n_tokens, semantic_sum, n_rationales)``.
+
+    Sums, not means, so that several processes (or micro-batches) can be averaged over their
+    total token and rationale counts exactly as one process would over the whole batch.
+    """
     need_hidden = head is not None
     out = model(
         input_ids=batch["input_ids"],
@@ -262,26 +298,70 @@ def _loss(
         ce_labels = labels.masked_fill(batch["rationale_mask"].bool(), IGNORE_INDEX)
     logits = out.logits[:, :-1].float()
     tgt = ce_labels[:, 1:]
-    n_tok = (tgt != IGNORE_INDEX).sum()
-    parts: dict[str, float] = {}
-    if n_tok > 0:
-        ce = torch.nn.functional.cross_entropy(
-            logits.reshape(-1, logits.size(-1)), tgt.reshape(-1), ignore_index=IGNORE_INDEX
-        )
-    else:
-        ce = logits.sum() * 0.0
-    parts["ce"] = float(ce.detach())
-    loss = ce
+    n_tok = (tgt != IGNORE_INDEX).sum().float()
+    ce_sum = torch.nn.functional.cross_entropy(
+        logits.reshape(-1, logits.size(-1)),
+        tgt.reshape(-1),
+        ignore_index=IGNORE_INDEX,
+        reduction="sum",
+    )
+    sem_sum = n_sem = logits.new_zeros(())
     if head is not None:
         # hidden state at position t predicts token t+1: pool the states that predict rationale tokens
         rmask = torch.zeros_like(batch["rationale_mask"])
         rmask[:, :-1] = batch["rationale_mask"][:, 1:]
         pred = head(out.hidden_states[-1], rmask)
-        sem = semantic_loss(pred, sem_targets, rmask.sum(1) > 0)
-        parts["semantic"] = float(sem.detach())
-        loss = loss + cfg.semantic_weight * sem
+        valid = rmask.sum(1) > 0
+        sem_sum = semantic_loss(pred, sem_targets, valid, reduction="sum")
+        n_sem = valid.sum().float()
+    return ce_sum, n_tok, sem_sum, n_sem
+
+
+def _combine(
+    ce: torch.Tensor, n_tok: torch.Tensor, sem: torch.Tensor, n_sem: torch.Tensor, cfg, head
+) -> tuple[torch.Tensor, dict]:
+    """Token-mean cross-entropy (+ weighted rationale-mean semantic loss) and its logged parts."""
+    ce_mean = ce / n_tok.clamp(min=1.0)
+    loss = ce_mean
+    parts: dict[str, float] = {"ce": float(ce_mean.detach())}
+    if head is not None:
+        sem_mean = sem / n_sem.clamp(min=1.0)
+        parts["semantic"] = float(sem_mean.detach())
+        loss = loss + cfg.semantic_weight * sem_mean
     parts["loss"] = float(loss.detach())
     return loss, parts
+
+
+def _loss(
+    model, head, batch: dict, sem_targets: torch.Tensor | None, cfg: TrainConfig
+) -> tuple[torch.Tensor, dict]:
+    """The loss of one batch on one process: mean cross-entropy over the target tokens
+    (+ ``semantic_weight`` x the mean semantic loss over the rationales), and its parts."""
+    return _combine(*_loss_sums(model, head, batch, sem_targets, cfg), cfg, head)
+
+
+def _global_loss(
+    model, head, batch: dict, sem_targets, cfg: TrainConfig, accel, weight: float
+) -> tuple[torch.Tensor, dict]:
+    """This process's share of the loss of a batch split over all processes.
+
+    The token and rationale counts are summed over the processes first, so that after DDP
+    averages the gradients (a division by the number of processes) they equal the gradients of
+    one process on the whole batch. ``weight`` 0 is a process whose share is empty: it runs
+    forward and backward on a stand-in example with a zero loss, so every process takes part in
+    the gradient all-reduce. The logged parts are the whole batch's, the same on every process.
+    """
+    ce, n_tok, sem, n_sem = _loss_sums(model, head, batch, sem_targets, cfg)
+    world = accel.num_processes
+    local = torch.stack([ce.detach(), n_tok, sem.detach(), n_sem]) * weight
+    if world > 1:
+        local = accel.reduce(local, reduction="sum")
+    g_ce, g_tok, g_sem, g_nsem = local.unbind()
+    loss = (ce * weight) / g_tok.clamp(min=1.0)
+    if head is not None:
+        loss = loss + cfg.semantic_weight * (sem * weight) / g_nsem.clamp(min=1.0)
+    _, parts = _combine(g_ce, g_tok, g_sem, g_nsem, cfg, head)
+    return loss * world, parts
 
 
 @torch.no_grad()
@@ -332,6 +412,7 @@ def train(
     *,
     scorer: Any = None,
     kill_after_step: int | None = None,
+    dump_rank_state: str | os.PathLike | None = None,
 ) -> TrainResult:
     """Fine-tune a student as configured; resumes from the newest checkpoint in ``output_dir``.
 
@@ -341,6 +422,9 @@ def train(
             when needed).
         kill_after_step: Testing aid: ``SIGKILL`` this process right after the checkpoint of
             that step is written (a real crash at a known point).
+        dump_rank_state: Testing aid for multi-process runs: every process writes its final
+            trainable weights (``rank-N.safetensors``) and its log records (``rank-N.json``)
+            into this folder, so the ranks can be compared.
 
     Returns:
         A :class:`TrainResult`. ``output_dir/train_summary.json`` marks a finished run.
@@ -361,7 +445,7 @@ def train(
     train_inst = load_instances(cfg.train_file)
     val_inst = load_instances(cfg.validation_file) if cfg.validation_file else []
     tokenizer = load_tokenizer(cfg.model)
-    model, used_4bit = load_base_model(cfg.model, cfg.quantization, device)
+    model, used_4bit = load_base_model(cfg.model, cfg.quantization, device, training=True)
     chat = use_chat_template(tokenizer, cfg.model.chat_template)
     max_length = cfg.max_length or _model_max_length(model, tokenizer)
 
@@ -393,7 +477,9 @@ def train(
     model = get_peft_model(model, lora)
 
     # --- data
-    train_targets = targets_for(train_inst, cfg.labels_file, cfg.reference_index)
+    train_targets = targets_for(
+        train_inst, cfg.labels_file, cfg.reference_index, cfg.truncated_labels
+    )
     examples, texts, dropped, truncated = build_examples(
         train_inst, train_targets, tokenizer, cfg, chat, max_length
     )
@@ -401,7 +487,11 @@ def train(
         raise ValueError(
             f"train_file {cfg.train_file}: no usable training example (targets, max_length?)"
         )
-    val_targets = targets_for(val_inst, cfg.labels_file, cfg.reference_index) if val_inst else {}
+    val_targets = (
+        targets_for(val_inst, cfg.labels_file, cfg.reference_index, cfg.truncated_labels)
+        if val_inst
+        else {}
+    )
     val_refs = {  # CEC references: every human explanation, or the teacher's
         x.id: list(x.explanations)
         if x.explanations and not cfg.labels_file
@@ -448,8 +538,14 @@ def train(
         num_warmup_steps=int(round(cfg.warmup_ratio * total)),
         num_training_steps=total,
     )
-    if world > 1:
-        model, opt = accel.prepare(model, opt)
+    if world > 1:  # DDP: gradients of the adapter and of the projection head averaged
+        if head is not None:
+            model, head, opt = accel.prepare(model, head, opt)
+        else:
+            model, opt = accel.prepare(model, opt)
+
+    def plain(m):
+        return accel.unwrap_model(m) if m is not None else None
 
     # --- resume
     step, resumed_from = 0, 0
@@ -457,7 +553,7 @@ def train(
     ckpts = _checkpoints(out_dir)
     if ckpts:
         resumed_from, path = ckpts[-1]
-        state = _load_checkpoint(path, accel.unwrap_model(model), head, opt, sched)
+        state = _load_checkpoint(path, plain(model), plain(head), opt, sched)
         step = state["step"]
         history = state.get("history", [])
         log.info("resumed from %s (step %d of %d)", path, step, total)
@@ -500,15 +596,16 @@ def train(
             group = range(micro, min(micro + cfg.grad_accum, micro_per_epoch))
             parts_acc: dict[str, float] = {}
             for m in group:
-                idx = perm[m * global_bs : (m + 1) * global_bs][rank::world]
-                if not idx:
-                    continue
+                share = perm[m * global_bs : (m + 1) * global_bs]
+                idx, weight = share[rank::world], 1.0
+                if not idx:  # an empty share of the last micro-batch still joins the all-reduce
+                    idx, weight = share[:1], 0.0
                 batch = {
                     k: v.to(device)
                     for k, v in collate([examples[i] for i in idx], tokenizer.pad_token_id).items()
                 }
                 tsem = sem_train[idx].to(device) if sem_train is not None else None
-                loss, parts = _loss(model, head, batch, tsem, cfg)
+                loss, parts = _global_loss(model, head, batch, tsem, cfg, accel, weight)
                 accel.backward(loss / len(group))
                 for k, v in parts.items():
                     parts_acc[k] = parts_acc.get(k, 0.0) + v / len(group)
@@ -536,8 +633,8 @@ def train(
             due = (cfg.eval_steps and step % cfg.eval_steps == 0) or end_of_epoch or step == total
             if due and val_inst:
                 ev = _evaluate(
-                    accel.unwrap_model(model),
-                    head,
+                    plain(model),
+                    plain(head),
                     tokenizer,
                     cfg,
                     chat,
@@ -556,8 +653,8 @@ def train(
                     _save_checkpoint(
                         out_dir,
                         step,
-                        accel.unwrap_model(model),
-                        head,
+                        plain(model),
+                        plain(head),
                         opt,
                         sched,
                         {"step": step, "total": total, "history": history},
@@ -578,9 +675,16 @@ def train(
             json.dumps(asdict(cfg.format), indent=2) + "\n", encoding="utf-8"
         )
         if head is not None:
-            head.save(adapter_dir)
+            plain(head).save(adapter_dir)
         if cfg.merge:
             merged_dir = str(merge_adapter(cfg.model, adapter_dir, out_dir / "merged"))
+    if dump_rank_state is not None:  # every process: its own weights and losses
+        from safetensors.torch import save_file
+
+        d = Path(dump_rank_state)
+        d.mkdir(parents=True, exist_ok=True)
+        save_file(_trainable_state(plain(model), plain(head)), str(d / f"rank-{rank}.safetensors"))
+        (d / f"rank-{rank}.json").write_text(json.dumps(history) + "\n", encoding="utf-8")
     train_losses = [h["train_loss"] for h in history if "train_loss" in h]
     result = TrainResult(
         output_dir=str(out_dir),
@@ -641,9 +745,13 @@ def train_command(
         int | None,
         typer.Option(hidden=True, help="Testing aid: SIGKILL after this step's checkpoint."),
     ] = None,
+    dump_rank_state: Annotated[
+        Path | None,
+        typer.Option(hidden=True, help="Testing aid: each process writes its weights here."),
+    ] = None,
 ) -> None:
     """Fine-tune a student (QLoRA) on claim + evidence + label -> explanation; resumes."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     cfg = load_train_config(config, _parse_sets(set_))
-    res = train(cfg, kill_after_step=kill_after_step)
+    res = train(cfg, kill_after_step=kill_after_step, dump_rank_state=dump_rank_state)
     typer.echo(json.dumps(asdict(res), indent=2))

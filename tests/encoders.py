@@ -1,11 +1,18 @@
-"""Cheap deterministic encoders for tests that need many embeddings but not a real model."""
+"""Test helpers: cheap deterministic encoders, the reference sentence-transformers model, and
+edited copies of the default model folder."""
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import shutil
 import zlib
+from pathlib import Path
 
 import numpy as np
+
+from cec.encode import default_model_dir
 
 
 def hash_model(sentences: list[str]) -> np.ndarray:
@@ -34,3 +41,28 @@ def sentence_transformer_of(encoder):
     if folder not in _ST_MODELS:
         _ST_MODELS[folder] = SentenceTransformer(folder, device="cpu")
     return _ST_MODELS[folder]
+
+
+def model_copy(where: Path, *, sbert: dict | None = None, pooling: dict | None = None) -> Path:
+    """A copy of the default model folder (weights linked, configs copied), optionally edited.
+
+    Copies are always named ``model`` so that only their contents can tell them apart.
+    """
+    src = default_model_dir()
+    dst = where / "model"
+    for path in src.rglob("*"):
+        target = dst / path.relative_to(src)
+        if path.is_dir():
+            target.mkdir(parents=True, exist_ok=True)
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if path.suffix == ".safetensors":
+            os.symlink(path, target)
+        else:
+            shutil.copy(path, target)
+    for rel, changes in (("sentence_bert_config.json", sbert), ("1_Pooling/config.json", pooling)):
+        if changes:
+            cfg = json.loads((dst / rel).read_text())
+            cfg.update(changes)
+            (dst / rel).write_text(json.dumps(cfg))
+    return dst

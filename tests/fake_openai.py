@@ -11,7 +11,9 @@ Used by the teacher tests (and reusable by any test that needs an OpenAI-compati
 
 Actions (strings; ``"429:2.5"`` sets Retry-After to 2.5 seconds):
 
-* ``ok``        200 with a chat completion whose content names the claim it answers
+* ``ok``        200 with a chat completion whose content names the claim it answers; when the
+  request's ``max_tokens`` / ``max_completion_tokens`` is below the answer's length in words, the
+  answer is cut to that many words with ``finish_reason: "length"`` (one word = one token here)
 * ``429[:s]``   rate limited, ``Retry-After: s`` (default 0.1)
 * ``500``, ``502``, ``503``  server error
 * ``401``, ``400``  client errors (their bodies echo the Authorization header, as a careless
@@ -21,6 +23,12 @@ Actions (strings; ``"429:2.5"`` sets Retry-After to 2.5 seconds):
 * ``malformed`` 200 with a body that is not JSON
 * ``empty``     200 with an empty assistant message
 * ``nochoices`` 200 with a JSON body without ``choices``
+* ``filter``    200 with an empty message and ``finish_reason: "content_filter"``
+* ``400filter`` 400 whose error ``code`` is ``content_filter`` (Azure's prompt filter)
+* ``detail``    400 with a FastAPI-style body ``{"detail": "..."}`` naming the model asked for
+  (as ``transformers serve`` answers an unknown model), echoing the Authorization header
+* ``422``       422 with FastAPI validation errors (``{"detail": [{"loc", "msg", "type"}]}``)
+* ``text``      400 with a long plain-text (not JSON) body
 
 ``delay`` (seconds) is slept before every answer, to keep requests in flight.
 """
@@ -98,6 +106,7 @@ class _Handler(BaseHTTPRequestHandler):
             "claim": claim_of(messages),
             "temperature": payload.get("temperature"),
             "seed": payload.get("seed"),
+            "max_tokens": payload.get("max_completion_tokens") or payload.get("max_tokens"),
             "authorization": self.headers.get("Authorization") or self.headers.get("api-key"),
         }
         owner._log(entry)
@@ -123,11 +132,41 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(401, f"Incorrect API key provided: {self.headers.get('Authorization')}")
         elif kind == "400":
             self._error(400, f"Bad request from {self.headers.get('Authorization')}")
+        elif kind == "400filter":
+            body = {
+                "error": {
+                    "message": "The response was filtered due to the prompt triggering the "
+                    "content management policy.",
+                    "type": None,
+                    "param": "prompt",
+                    "code": "content_filter",
+                    "status": 400,
+                }
+            }
+            self._send(400, json.dumps(body).encode())
+        elif kind == "detail":
+            detail = (
+                f"Server is pinned to 'tiny'; requested {payload.get('model')!r}. "
+                f"(auth: {self.headers.get('Authorization')})"
+            )
+            self._send(400, json.dumps({"detail": detail}).encode())
+        elif kind == "422":
+            detail = [
+                {"loc": ["body", "temperature"], "msg": "Input should be <= 2", "type": "le"},
+                {"loc": ["body", "seed"], "msg": "Input should be an integer", "type": "int"},
+            ]
+            self._send(422, json.dumps({"detail": detail}).encode())
+        elif kind == "text":
+            self._send(400, ("upstream said no: " + "x" * 1000).encode())
         elif kind == "malformed":
             body = b'{"id": "chatcmpl-x", "choices": [{"message": {"content": "trunc'
             self._send(200, body)
         else:
-            content = "" if kind == "empty" else explanation_for(messages)
+            content = "" if kind in ("empty", "filter") else explanation_for(messages)
+            finish = "content_filter" if kind == "filter" else "stop"
+            limit = payload.get("max_completion_tokens") or payload.get("max_tokens")
+            if isinstance(limit, int) and len(content.split()) > limit:
+                content, finish = " ".join(content.split()[:limit]), "length"
             completion = {
                 "id": f"chatcmpl-{entry['n']}",
                 "object": "chat.completion",
@@ -146,7 +185,7 @@ class _Handler(BaseHTTPRequestHandler):
                     {
                         "index": 0,
                         "message": {"role": "assistant", "content": content},
-                        "finish_reason": "stop",
+                        "finish_reason": finish,
                         "logprobs": None,
                     }
                 ]

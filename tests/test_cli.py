@@ -306,7 +306,7 @@ def test_errors_exit_2_with_one_line_naming_file_and_line(tmp_path):
             ["short.txt has 2 lines", "pred.txt", "line 3"],
         ),
         "suffix": (["score", "pred.txt"], ["pred.txt", "--input-format"]),
-        "no_input": (["score"], ["give either an INPUT file or --pred"]),
+        "no_input": (["score"], ["give either INPUT file(s) or --pred"]),
         "splitter": (["score", "items.tsv", "--splitter", "nosuch"], ["splitter", "nosuch"]),
         "empty_error": (
             ["score", "empty_pred.jsonl", "--empty", "error"],

@@ -246,3 +246,18 @@ def test_evaluate_files_and_compare(tmp_path):
         direct.ttest.statistic
     )
     assert res.corpus.loc["rouge1", "n"] == 30
+
+
+def test_a_misspelt_option_is_refused_before_anything_loads():
+    from cec_distill.metrics import CECEvalMetric, evaluate, get_metric
+
+    with pytest.raises(
+        ValueError,
+        match=r"unknown metric option 'bertscore_modle' \(did you mean 'bertscore_model'\?\)",
+    ):
+        evaluate(["a b c."], ["a b c."], metrics=["bleu", "bertscore"], bertscore_modle="x")
+    with pytest.raises(ValueError, match="unknown metric option 'cec_option'"):
+        get_metric("cec", cec_option={})
+    # an option of another metric is fine: evaluate passes every option to every metric
+    assert get_metric("bleu", bertscore_layer=3).name == "bleu"
+    assert isinstance(get_metric("cec", cec_options={"empty": "nan"}), CECEvalMetric)

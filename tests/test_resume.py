@@ -154,3 +154,28 @@ def test_resume_without_an_output_yet_is_a_fresh_run(pairs_file, full, tmp_path)
     proc = _cec(*args, "--resume")
     assert proc.returncode == 0, proc.stderr
     assert out.read_text(encoding="utf-8") == full["jsonl"].read_text(encoding="utf-8")
+
+
+def test_a_failing_first_chunk_adds_nothing_on_resume(pairs_file, tmp_path):
+    """--empty error fails on item 8 (c7): the run keeps its first chunk; --resume adds nothing."""
+    out = tmp_path / "stopped.tsv"  # the suffix picks tsv
+    args = [str(pairs_file), "-o", str(out), "-q", "--empty", "error", "--chunk-size", "4"]
+    first = _cec(*args)
+    assert first.returncode == 2 and "c7" in first.stderr, first.stderr
+    assert len(first.stderr.strip().splitlines()) == 1
+    kept = out.read_text(encoding="utf-8")
+    lines = kept.splitlines()
+    assert lines[0].split("\t") == ["id", "forward", "backward", "sym", "empty", "best_ref"]
+    assert [x.split("\t")[0] for x in lines[1:]] == ["c0", "c1", "c2", "c3"]
+    again = _cec(*args, "--resume")
+    assert again.returncode == 2 and "c7" in again.stderr, again.stderr
+    assert out.read_text(encoding="utf-8") == kept  # the rows of the stopped run, no new ones
+
+
+def test_resume_with_several_inputs_is_refused(pairs_file, tmp_path):
+    out = tmp_path / "two.jsonl"
+    proc = _cec(str(pairs_file), str(pairs_file), "-o", str(out), "--resume")
+    assert proc.returncode == 2 and proc.stdout == ""
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith("cec: error: --resume takes one INPUT file")
+    assert not out.exists()

@@ -586,3 +586,29 @@ def test_score_with_default_model_uses_the_cached_scorer():
     assert get_scorer(device="cpu") is cached
     assert cached.encoder._model is not None  # the score came from this object
     assert value == pytest.approx(cached.score(OWN_PAIRS[1][0], OWN_PAIRS[1][1]), abs=1e-6)
+
+
+def test_functional_scorers_hold_their_callables_and_stay_bounded():
+    import gc
+    import weakref
+
+    from cec import scorer as scorer_module
+
+    def make(k):
+        return lambda sentences: hash_model([f"{s} {k}" for s in sentences])
+
+    first = make(0)
+    kept = weakref.ref(first)
+    get_scorer(model=first)
+    del first
+    gc.collect()
+    # the cache key holds the callable: its id() cannot be reused by another function while
+    # the scorer is cached, so a new callable never gets an old one's scorer (or vectors)
+    assert kept() is not None
+    models = [make(k) for k in range(1, 9)]
+    scorers = [get_scorer(model=m) for m in models]
+    assert get_scorer(model=models[0]) is scorers[0]  # found again, now most recently used
+    assert len(scorer_module._SCORERS) <= scorer_module._MAX_SCORERS
+    gc.collect()
+    assert kept() is None  # the least recently used scorer went out, and its callable with it
+    assert get_scorer(model=models[0]) is scorers[0]

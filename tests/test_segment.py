@@ -6,6 +6,7 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -13,6 +14,7 @@ from hypothesis import strategies as st
 from cec.segment import (
     _MARKER,
     DEFAULT_SPLITTER,
+    Segmented,
     Splitter,
     available_splitters,
     get_splitter,
@@ -44,7 +46,17 @@ ISSUE_CATEGORIES = {
     "urls_emails",
     "number_start",
 }
-ENGINES = ["cec", "nupunkt", "punkt", "pysbd", "newline", "none", "pysbd+rules", "punkt+rules"]
+ENGINES = [
+    "cec",
+    "nupunkt",
+    "punkt",
+    "pysbd",
+    "lines",
+    "newline",
+    "none",
+    "pysbd+rules",
+    "punkt+rules",
+]
 _WS = re.compile(r"\s+")
 
 
@@ -122,14 +134,24 @@ def test_newline_splits_only_at_line_blocks():
     ]
 
 
-def test_callable_splitter_runs_on_each_block():
-    def on_pipes(block: str) -> list[str]:
-        return block.split("|")
+def test_callable_splitter_gets_the_whole_text_and_its_pieces_are_used_as_given():
+    seen: list[str] = []
+
+    def on_pipes(text: str) -> list[str]:
+        seen.append(text)
+        return text.split("|")
 
     split = get_splitter(on_pipes)
-    assert split.name == "custom:test_callable_splitter_runs_on_each_block.<locals>.on_pipes"
-    assert split.version == ""
-    assert split("a | b|\n- c|  d ") == ["a", "b", "c", "d"]
+    assert split.name.startswith(
+        "test_callable_splitter_gets_the_whole_text_and_its_pieces_are_used_as_given"
+        ".<locals>.on_pipes#"
+    )
+    assert split.version == "" and not split.blocks and not split.builtin
+    text = "  a | b|\n- c|  \n|d is the\nnext "
+    # no block step (no list marker stripped, no hard-wrap joined), no stripping: only the
+    # empty and whitespace-only pieces go
+    assert split(text) == ["  a ", " b", "\n- c", "d is the\nnext "]
+    assert seen == [text]
 
 
 def test_callable_returning_non_str_raises_type_error():
@@ -154,7 +176,7 @@ def test_non_callable_raises_type_error_naming_splitter(bad):
 
 
 def test_available_splitters_lists_the_registry():
-    assert available_splitters() == ["cec", "newline", "none", "nupunkt", "punkt", "pysbd"]
+    assert available_splitters() == ["cec", "lines", "newline", "none", "nupunkt", "punkt", "pysbd"]
 
 
 def test_with_rules_names_and_versions_the_wrapped_engine():
@@ -252,3 +274,301 @@ def test_property_only_whitespace_and_list_markers_are_removed(name, text):
 def test_property_none_keeps_everything(text):
     out = get_splitter("none")(text)
     assert out == ([text.strip()] if text.strip() else [])
+
+
+# --------------------------------------------------------------------------------------------
+# issue 18: a splitter the user passes is the splitter that runs; pre-split steps stay as given
+# --------------------------------------------------------------------------------------------
+# Self-written step-by-step solutions, one step a line. Each has lines that start in lower case
+# or end in "has", "and", "the": the lines cec's block step would join as hard-wrapped prose.
+CHAINS = [
+    (
+        "Let n be the number of red marbles Ana has\nAna has n+4 blue marbles.\n3*n=12\nn=4\n"
+        "so Ana has 8 blue marbles.",
+        "Ana has 4 red marbles and\n4+4=8 blue marbles.\nThe answer is 8.",
+    ),
+    (
+        "Tom buys 3 apples and\n2 pears at 5 dollars each.\n5*5=25\nthen he pays 25 dollars.",
+        "Tom buys 5 fruits.\nEach costs 5 dollars, so he pays the\n25 dollars in total.",
+    ),
+    (
+        "Multiply the price by the\nnumber of items: 4*6=24\nsubtract the 4 dollar coupon\n24-4=20",
+        "The items cost 24 dollars and\nthe coupon takes off 4.\n20 dollars are left.",
+    ),
+    (
+        "Step 1: the train covers 60 km each hour and\nStep 2: it runs for 3 hours.\n"
+        "60*3=180\nso the distance is 180 km.",
+        "Distance is speed times the\ntime.\n60 km/h for 3 h is 180 km.",
+    ),
+]
+
+
+def _lines_of(text: str) -> list[str]:
+    return [line for line in text.split("\n") if line.strip()]
+
+
+def split_on_newlines(text: str) -> list[str]:
+    return text.split("\n")
+
+
+@pytest.mark.parametrize("text", [t for pair in CHAINS for t in pair])
+def test_callable_and_lines_splitters_keep_every_line(text):
+    joined = get_splitter("newline")(text)
+    assert len(joined) < len(_lines_of(text))  # the block rules would join some of these lines
+    received: list[str] = []
+
+    def steps(t: str) -> list[str]:
+        received.append(t)
+        return t.split("\n")
+
+    assert get_splitter(steps)(text) == _lines_of(text)
+    assert received == [text]
+    assert get_splitter("lines")(text) == [line.strip() for line in _lines_of(text)]
+
+
+def test_lines_differs_from_newline_only_where_newline_joins_or_strips_markers():
+    text = "- Ana has\nAna has 4.\n\n  2. n=4  \r\nn is the\nanswer"
+    assert get_splitter("lines")(text) == [
+        "- Ana has",
+        "Ana has 4.",
+        "2. n=4",
+        "n is the",
+        "answer",
+    ]
+    assert get_splitter("newline")(text) == ["Ana has Ana has 4.", "n=4 n is the answer"]
+    assert get_splitter("lines").label == "lines"
+
+
+@settings(max_examples=80, deadline=None)
+@given(text=_TEXT)
+def test_property_lines_one_sentence_per_nonblank_line(text):
+    out = get_splitter("lines")(text)
+    assert len(out) == sum(1 for line in text.splitlines() if line.strip())
+    assert all(s == s.strip() and s and len(s.splitlines()) == 1 for s in out)
+    assert _nonws("".join(out)) == _nonws(text)
+
+
+@pytest.mark.parametrize("bad", ["a b", None, 3, b"x"])
+def test_callable_returning_a_str_or_a_non_list_raises_type_error(bad):
+    with pytest.raises(TypeError, match=r"splitter .* returned .*, expected a list of str"):
+        get_splitter(lambda t: bad)("Some text.")
+
+
+def test_callable_labels_tell_callables_apart_and_user_names_show():
+    def first(text: str) -> list[str]:
+        return text.split("\n")
+
+    def second(text: str) -> list[str]:
+        return text.split(". ")
+
+    a, b = get_splitter(first).label, get_splitter(second).label
+    assert a.startswith("callable:") and b.startswith("callable:") and a != b
+    assert get_splitter(first).label == a  # stable for the same function
+    lam1, lam2 = get_splitter(lambda t: t.split("\n")), get_splitter(lambda t: t.split("|"))
+    assert lam1.label != lam2.label and ".<lambda>#" in lam1.label
+    patterns = {get_splitter(re.compile(p).split).label for p in (r"\n", r"\. ")}
+    assert len(patterns) == 2
+
+    class Steps:
+        def __init__(self, sep: str):
+            self.sep = sep
+
+        def __call__(self, text: str) -> list[str]:
+            return text.split(self.sep)
+
+        def split(self, text: str) -> list[str]:
+            return text.split(self.sep)
+
+    def make(sep: str):
+        return lambda text: text.split(sep)
+
+    for build in (Steps, lambda sep: Steps(sep).split, make):
+        labels = {get_splitter(build(sep)).label for sep in ("\n", "|")}
+        assert len(labels) == 2, labels  # same code, different separators
+    assert get_splitter(Steps("\n")).label == get_splitter(Steps("\n")).label
+    assert Splitter("my-steps-v1", first).label == "callable:my-steps-v1"
+    assert Splitter("my-steps", "2", first).label == "callable:my-steps-2"
+    blocky = Splitter("my-steps", first, blocks=True)
+    assert blocky.label == "callable:my-steps+blocks"
+    # blocks=True is the old behaviour: the line-block step first, the callable on each block
+    assert blocky("Ana has\nAna has 4.") == ["Ana has Ana has 4."]
+    assert get_splitter("cec").label.startswith("cec-1+nupunkt-")  # named: unchanged
+    assert get_splitter("pysbd+rules").label.startswith("pysbd+rules-1+pysbd-")
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "exc", "match"),
+    [
+        (("", str.split), {}, ValueError, "splitter name must be a non-empty str"),
+        ((3, str.split), {}, ValueError, "splitter name"),
+        (("x", 1, str.split), {}, TypeError, "splitter version must be a str"),
+        (("x", "not callable"), {}, TypeError, "splitter engine must be a callable"),
+        (("x",), {}, TypeError, r"Splitter takes \(name, engine\)"),
+        (("x", str.split), {"blocks": "yes"}, TypeError, "splitter blocks must be True or False"),
+    ],
+)
+def test_splitter_constructor_rejects_bad_arguments(args, kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        Splitter(*args, **kwargs)
+
+
+def test_segmented_keeps_sentences_as_given_and_is_not_iterable():
+    seg = Segmented(["  Ana has", "", " \t", "n=4 "])
+    assert seg.sentences == ("  Ana has", "n=4 ") and len(seg) == 2
+    with pytest.raises(TypeError):
+        list(seg)  # never mistaken for a list of references
+    assert Segmented(seg) == seg and hash(Segmented(["a"])) == hash(Segmented(("a",)))
+    with pytest.raises(TypeError, match="sentences must be a list of sentences, got a single str"):
+        Segmented("Ana has 4.")
+    with pytest.raises(TypeError, match=r"sentences\[1\] must be a str, got int"):
+        Segmented(["a", 1])
+    with pytest.raises(TypeError, match="got NoneType"):
+        Segmented(None)
+
+
+# ---- scores: Eq. 2 on the user's own steps --------------------------------------------------
+def _eq2(scorer, gen_steps: list[str], ref_steps: list[str]) -> tuple[float, float, float]:
+    """Eq. 2 written out: each step embedded alone, Python loops over cosines."""
+
+    def vec(sentence: str) -> np.ndarray:
+        v = scorer.encode([sentence]).double().cpu().numpy()[0]
+        return v / np.linalg.norm(v)
+
+    g, r = [vec(s) for s in gen_steps], [vec(s) for s in ref_steps]
+    fwd = sum(max(float(u @ v) for v in r) for u in g) / len(g)
+    bwd = sum(max(float(u @ v) for u in g) for v in r) / len(r)
+    return fwd, bwd, (fwd + bwd) / 2
+
+
+def test_scores_equal_eq2_on_the_users_steps(scorer):
+    """The issue's case: a callable that splits on newlines, "lines", score_segmented and
+    Segmented all give Eq. 2 on exactly the user's steps (the old block step merged some)."""
+    import cec
+
+    gens, refs = [g for g, _ in CHAINS], [r for _, r in CHAINS]
+    expected = np.array([_eq2(scorer, _lines_of(g), _lines_of(r)) for g, r in CHAINS])
+    by_callable = cec.CEC(scorer.encoder, splitter=split_on_newlines).score(gens, refs)
+    by_lines = cec.CEC(scorer.encoder, splitter="lines").score(gens, refs)
+    gen_steps = [_lines_of(g) for g in gens]
+    ref_steps = [_lines_of(r) for r in refs]
+    by_lists = scorer.score_segmented(gen_steps, ref_steps)
+    by_wrapper = scorer.score([Segmented(s) for s in gen_steps], [Segmented(s) for s in ref_steps])
+    for result in (by_callable, by_lines, by_lists, by_wrapper):
+        got = np.stack([result.forward, result.backward, result.sym], axis=1)
+        np.testing.assert_allclose(got, expected, atol=1e-5)
+    assert by_callable.signature.splitter.startswith("callable:split_on_newlines#")
+    assert by_lines.signature.splitter == "lines"
+    assert by_lists.signature.splitter == by_wrapper.signature.splitter == "presplit"
+    # the old behaviour (blocks first) really scores differently on these chains
+    old = cec.CEC(scorer.encoder, splitter=Splitter("old", split_on_newlines, blocks=True))
+    assert np.abs(old.score(gens, refs).sym - expected[:, 2]).max() > 1e-3
+
+
+def test_score_segmented_several_references_keeps_the_best(scorer):
+    import cec
+
+    gen = _lines_of(CHAINS[0][0])
+    refs = [_lines_of(CHAINS[1][1]), _lines_of(CHAINS[0][1]), gen]
+    result = cec.score_segmented([gen, gen], [refs[:2], refs[:1]], device="cpu")
+    best = max(range(2), key=lambda k: _eq2(scorer, gen, refs[k])[2])
+    assert best == 1 and result.best_ref.tolist() == [1, 0]
+    assert result.sym[0] == pytest.approx(_eq2(scorer, gen, refs[1])[2], abs=1e-5)
+    assert result.sym[1] == pytest.approx(_eq2(scorer, gen, refs[0])[2], abs=1e-5)
+    assert result.signature.nrefs == "var"
+    # the same through cec.score with Segmented texts; a single pair gives a float
+    one = cec.score(Segmented(gen), [Segmented(r) for r in refs[:2]], device="cpu")
+    assert one == pytest.approx(float(result.sym[0]), abs=1e-6)
+
+
+def test_mixed_presplit_and_split_texts(scorer):
+    gen = _lines_of(CHAINS[2][0])
+    ref = "The items cost 24 dollars. The coupon takes off 4. So 20 dollars are left."
+    result = scorer.score([Segmented(gen)], [ref])
+    ref_sents = scorer.segment(ref)
+    assert len(ref_sents) == 3 and scorer.segment(Segmented(gen)) == gen
+    assert result.sym[0] == pytest.approx(_eq2(scorer, gen, ref_sents)[2], abs=1e-5)
+    assert result.signature.splitter == f"presplit+{scorer.splitter.label}"
+    alignment = scorer.align(Segmented(gen), ref)
+    assert alignment.generated == tuple(gen)
+    assert alignment.sym == pytest.approx(float(result.sym[0]), abs=1e-6)
+    assert alignment.signature.splitter == result.signature.splitter
+
+
+@pytest.mark.parametrize(
+    ("gen", "ref", "exc", "match"),
+    [
+        (["Ana has 4."], [["n=4"]], TypeError, r"generated\[0\] must be a list of sentences"),
+        ([["a"], ["b", 3]], [["a"], ["b"]], TypeError, r"generated\[1\]\[1\] must be a str"),
+        ([["a"]], ["a"], TypeError, r"reference\[0\] must be a list of sentences"),
+        ([["a"]], [["a", ["b"]]], TypeError, r"reference\[0\] mixes sentences"),
+        ([["a"]], [[["a"], ["b", None]]], TypeError, r"reference\[0\]\[1\]\[1\] must be a str"),
+        ([["a"]], [None], TypeError, r"reference\[0\]"),
+        (None, [["a"]], TypeError, "generated"),
+        ([["a"], ["b"]], [["a"]], ValueError, "generated has 2 items but reference has 1"),
+        (["a", "b"], ["a", "b"], TypeError, r"generated\[0\] must be a list"),
+        (Segmented(["a"]), Segmented(["a"]), TypeError, "use cec.score"),
+    ],
+)
+def test_score_segmented_bad_input_raises_before_the_model_loads(gen, ref, exc, match):
+    import cec
+
+    with pytest.raises(exc, match=match):  # a model that does not exist is never reached
+        cec.score_segmented(gen, ref, model="/no/such/model")
+
+
+def test_empty_presplit_texts_follow_the_empty_policy():
+    from encoders import hash_model
+
+    import cec
+    from cec.scorer import EmptyTextWarning
+
+    gens = [["Ana has 4."], ["", "  "], ["n=4"]]
+    refs = [["Ana has 4."], ["n=4"], []]
+    with pytest.warns(EmptyTextWarning, match="2 of 3"):
+        result = cec.score_segmented(gens, refs, model=hash_model)
+    assert result.n_empty == 2 and result.sym.tolist() == [pytest.approx(1.0), 0.0, 0.0]
+    nan = cec.score_segmented(gens, refs, model=hash_model, empty="nan")
+    assert np.isnan(nan.sym[1:]).all() and nan.mean == pytest.approx(1.0)
+    with pytest.raises(ValueError, match=r"generated\[1\] has no sentences"):
+        cec.score_segmented(gens, refs, model=hash_model, empty="error")
+
+
+def test_cli_splitter_lines(tmp_path, scorer):
+    import shutil
+    import subprocess
+    import sys
+
+    cec_bin = shutil.which("cec", path=str(Path(sys.executable).parent)) or shutil.which("cec")
+    if cec_bin is None:
+        pytest.skip("the cec console script is not installed")
+    items = tmp_path / "chains.jsonl"
+    items.write_text(
+        "".join(
+            json.dumps({"id": f"c{i}", "prediction": g, "reference": r}) + "\n"
+            for i, (g, r) in enumerate(CHAINS)
+        ),
+        encoding="utf-8",
+    )
+    proc = subprocess.run(
+        [
+            cec_bin,
+            "score",
+            str(items),
+            "--splitter",
+            "lines",
+            "--format",
+            "json",
+            "-q",
+            "--device",
+            "cpu",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert "|seg:lines|" in out["summary"]["signature"]
+    expected = [_eq2(scorer, _lines_of(g), _lines_of(r))[2] for g, r in CHAINS]
+    np.testing.assert_allclose([row["sym"] for row in out["items"]], expected, atol=1e-5)

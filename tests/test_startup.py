@@ -15,7 +15,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytest.importorskip("onnxruntime")
+try:
+    import onnxruntime  # noqa: F401
+
+    HAVE_ORT = True
+except ImportError:
+    HAVE_ORT = False
+# the fast start itself needs the `onnx` extra; the checks without it run everywhere
+needs_ort = pytest.mark.skipif(not HAVE_ORT, reason='onnxruntime absent (pip install ".[onnx]")')
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -28,6 +35,29 @@ s = cec.CEC(device="cpu")
 r = s.score([x.prediction for x in recs], [x.references[0] for x in recs])
 print(json.dumps({
     "sym": [float(v) for v in r.sym],
+    "signature": str(r.signature),
+    "transformers": "transformers" in sys.modules,
+    "fast": bool(s.encoder._fast),
+}))
+"""
+
+
+ABSENT_SCRIPT = """
+import csv, json, sys
+sys.modules["onnxruntime"] = None  # as if the onnx extra were not installed: import fails
+import cec
+from cec.cli import main
+from cec.io import read_records
+rc = main(["score", sys.argv[1], "-o", sys.argv[2], "-q", "--device", "cpu"])
+recs = list(read_records(sys.argv[1]))
+s = cec.CEC(device="cpu")
+r = s.score([x.prediction for x in recs], [x.references[0] for x in recs])
+with open(sys.argv[2], encoding="utf-8") as fh:
+    rows = list(csv.DictReader(fh))
+print(json.dumps({
+    "rc": rc,
+    "sym": [float(v) for v in r.sym],
+    "cli_sym": [float(x["sym"]) for x in rows],
     "signature": str(r.signature),
     "transformers": "transformers" in sys.modules,
     "fast": bool(s.encoder._fast),
@@ -96,6 +126,7 @@ def _marker(cache: Path) -> Path:
     return marker
 
 
+@needs_ort
 def test_first_cli_run_writes_a_passed_check(prepared):
     info = json.loads(_marker(prepared).read_text(encoding="utf-8"))
     assert info["passed"] is True and info["same_token_ids"] is True
@@ -103,6 +134,7 @@ def test_first_cli_run_writes_a_passed_check(prepared):
     assert (_marker(prepared).parent / info["graph"]).is_file()
 
 
+@needs_ort
 def test_fast_path_skips_transformers_and_keeps_scores_and_signature(prepared, pairs_file):
     fast = _score(pairs_file, prepared, fast=True)
     slow = _score(pairs_file, prepared, fast=False)
@@ -114,6 +146,7 @@ def test_fast_path_skips_transformers_and_keeps_scores_and_signature(prepared, p
     assert len(fast["sym"]) == 30
 
 
+@needs_ort
 def test_cli_output_is_the_same_on_both_paths(prepared, pairs_file):
     outs = []
     for fast in (True, False):
@@ -134,6 +167,7 @@ def test_cli_output_is_the_same_on_both_paths(prepared, pairs_file):
         assert abs(a["sym"] - b["sym"]) <= 1.5e-6  # rows are rounded to 6 decimals
 
 
+@needs_ort
 def test_a_marker_for_another_identity_or_a_failed_check_is_not_used(
     prepared, pairs_file, tmp_path
 ):
@@ -174,3 +208,35 @@ def test_off_switch(monkeypatch):
     assert not _fast.enabled()
     monkeypatch.setenv("CEC_FAST_START", "1")
     assert _fast.enabled()
+
+
+@pytest.mark.parametrize("cache_kind", ["fresh", "prepared"])
+def test_without_onnxruntime_the_torch_path_runs_silently(
+    cache_kind, pairs_file, scorer, tmp_path, request
+):
+    """No `onnx` extra: nothing is prepared or used, no warning, the torch fp32 scores."""
+    if cache_kind == "prepared":
+        if not HAVE_ORT:
+            pytest.skip('needs onnxruntime to prepare the copy (pip install ".[onnx]")')
+        cache = request.getfixturevalue("prepared")  # a passed check on disk is not used either
+    else:
+        cache = tmp_path / "cache"
+    before = sorted(p.relative_to(cache) for p in cache.rglob("*")) if cache.is_dir() else []
+    proc = subprocess.run(
+        [sys.executable, "-c", ABSENT_SCRIPT, str(pairs_file), str(tmp_path / "out.csv")],
+        env=_env(cache, fast=True),
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "fast start" not in proc.stderr and "onnx" not in proc.stderr.lower()  # silently
+    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert got["rc"] == 0 and not got["fast"] and got["transformers"]
+    after = sorted(p.relative_to(cache) for p in cache.rglob("*")) if cache.is_dir() else []
+    assert not [p for p in after if p.parts[:1] == ("onnx",) and p not in before]
+    recs = [json.loads(line) for line in pairs_file.read_text(encoding="utf-8").splitlines()]
+    want = scorer.score([r["prediction"] for r in recs], [r["reference"] for r in recs])
+    assert got["signature"] == str(want.signature) and "prec:fp32" in got["signature"]
+    np.testing.assert_allclose(got["sym"], want.sym, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(got["cli_sym"], want.sym, rtol=0, atol=2e-6)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from cec_distill.data import Evidence, Instance, write_instances
+from cec_distill.data import Evidence, Instance, read_teacher_labels, write_instances
 from cec_distill.prompts import prompt_hash, render_prompt
 from cec_distill.teacher import (
     LOCAL_PLACEHOLDER_KEY,
@@ -29,6 +29,8 @@ from cec_distill.teacher import (
     RetryPolicy,
     TeacherConfig,
     label_instances,
+    redact_keylike,
+    server_message,
 )
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -220,8 +222,10 @@ def test_fatal_auth_error_stops_the_run(server, api_key, tmp_path):
     out = tmp_path / "labels.jsonl"
     s = label_instances(insts, out, config(server, concurrency=2))
     assert s.fatal and "401" in s.fatal and SECRET not in s.fatal
-    assert len(server.requests) <= 2  # the in-flight ones, then stop
-    assert SECRET not in out.read_text()
+    assert "Incorrect API key provided" in s.fatal  # the server's words
+    assert len(server.requests) == 1  # the first request goes alone: nothing else is paid for
+    assert out.read_text() == ""  # about the run, not an item: no record
+    assert s.remaining == 20 and s.failed == 0
 
 
 def test_custom_template_file(server, api_key, tmp_path):
@@ -477,3 +481,382 @@ def test_paper_layout_and_template_errors(tmp_path):
     assert PromptTemplate.parse("plain {claim}").render(inst) == [
         {"role": "user", "content": f"plain {inst.claim}"}
     ]
+
+
+# ----------------------------------------------------------------------------- what the server said
+
+
+def _capture_log():
+    import logging
+
+    class Keep(logging.Handler):
+        def __init__(self):
+            super().__init__(logging.INFO)
+            self.lines: list[str] = []
+
+        def emit(self, record):
+            self.lines.append(record.getMessage())
+
+    h = Keep()
+    logging.getLogger("cec_distill.teacher").addHandler(h)
+    return h
+
+
+@pytest.mark.parametrize(
+    ("action", "said"),
+    [
+        ("detail", "Server is pinned to 'tiny'; requested 'gpt-4'."),  # transformers serve
+        ("422", "temperature: Input should be <= 2; seed: Input should be an integer"),
+        ("text", "upstream said no: xxxx"),  # not JSON: the start of the body
+        ("400", "Bad request from Bearer [REDACTED]"),  # OpenAI's error.message
+    ],
+)
+def test_the_servers_message_is_kept_in_record_log_and_summary(
+    server, api_key, tmp_path, action, said
+):
+    import logging
+
+    insts = make_instances(5)
+    server.script_for(insts[3].claim, [action])  # about one item: a per-item failure
+    out = tmp_path / "labels.jsonl"
+    keep = _capture_log()
+    try:
+        s = label_instances(insts, out, config(server))
+    finally:
+        logging.getLogger("cec_distill.teacher").removeHandler(keep)
+    assert (s.labelled, s.failed, s.fatal) == (4, 1, None)
+    err = {r["id"]: r for r in records(out)}[insts[3].id]["error"]
+    assert said in err["message"]
+    assert err["status"] == (422 if action == "422" else 400)
+    assert any(said in line for line in keep.lines)
+    assert said in s.format() and "failed (1 item)" in s.format()
+    if action == "text":
+        assert len(err["message"]) < 400  # the first 300 characters of a long body, not all
+    for text in (out.read_text(), s.format(), *keep.lines):
+        assert SECRET not in text
+
+
+def test_keylike_text_in_a_server_message_is_redacted_even_when_the_key_is_unknown(
+    server, tmp_path
+):
+    import openai
+
+    other_key = "sk-proj-UnknownToTheRedactor0123456789"
+    client = openai.OpenAI(base_url=server.base_url, api_key=other_key, max_retries=0)
+    server.script(["detail"])
+    out = tmp_path / "labels.jsonl"
+    label_instances(make_instances(1), out, config(server), client=client)
+    assert server.requests[0]["authorization"] == f"Bearer {other_key}"
+    (rec,) = records(out)
+    assert "Server is pinned" in rec["error"]["message"]
+    assert other_key not in out.read_text() and "[REDACTED]" in rec["error"]["message"]
+    assert redact_keylike("token=abcdef123456 and api_key: 'zzzzzz999'") == (
+        "token=[REDACTED] and api_key: '[REDACTED]'"
+    )
+
+
+def test_server_message_without_a_response():
+    assert server_message(ValueError("no response here")) is None
+
+
+# ----------------------------------------------------------------------------- systematic errors
+
+
+@pytest.mark.parametrize("action", ["detail", "422", "400"])
+def test_the_same_client_error_on_the_first_requests_stops_the_run(
+    server, api_key, tmp_path, action
+):
+    insts = make_instances(12)
+    server.script([action] * 50)
+    out = tmp_path / "labels.jsonl"
+    s = label_instances(insts, out, config(server, concurrency=4))
+    assert len(server.requests) == 3  # one at a time until a result that is not this error
+    assert s.fatal is not None and "HTTP" in s.fatal and SECRET not in s.fatal
+    assert out.read_text() == ""  # nothing written: neither for the 3 sent nor the 9 unsent
+    assert (s.labelled, s.failed, s.remaining) == (0, 0, 12)
+    assert "fatal error" in s.stopped
+    # once the server is fixed, a re-run labels everything
+    server._queue.clear()
+    s2 = label_instances(insts, out, config(server, concurrency=4))
+    assert s2.labelled == 12 and ok_ids(out) == Counter({i.id: 1 for i in insts})
+
+
+def test_client_errors_about_single_items_are_recorded_not_fatal(server, api_key, tmp_path):
+    insts = make_instances(8)
+    # two alike at the start (e.g. two over-long prompts), then answers: not systematic
+    server.script_for(insts[0].claim, ["detail"])
+    server.script_for(insts[1].claim, ["detail"])
+    server.script_for(insts[5].claim, ["400filter"])  # a filtered prompt: refused, later
+    out = tmp_path / "labels.jsonl"
+    s = label_instances(insts, out, config(server, concurrency=3))
+    assert s.fatal is None and (s.labelled, s.failed, s.refused) == (5, 2, 1)
+    by_id = {r["id"]: r for r in records(out)}
+    assert by_id[insts[0].id]["error"]["status"] == 400
+    assert by_id[insts[5].id]["error"]["kind"] == "refused"
+    assert len(server.requests) == 8  # each item once: none of these is retried
+    # different client errors at the start are about their items, too
+    out2 = tmp_path / "labels2.jsonl"
+    server.script_for(insts[0].claim, ["text"])
+    server.script_for(insts[1].claim, ["422"])
+    server.script_for(insts[2].claim, ["detail"])
+    s2 = label_instances(insts, out2, config(server))
+    assert s2.fatal is None and (s2.labelled, s2.failed) == (5, 3)
+
+
+# ----------------------------------------------------------------------------- cut answers
+
+
+def test_cut_answers_are_flagged_counted_and_kept_by_default(server, api_key, tmp_path):
+    insts = make_instances(4)
+    out = tmp_path / "labels.jsonl"
+    s = label_instances(insts, out, config(server, max_tokens=6))
+    assert (s.labelled, s.failed, s.truncated) == (4, 0, 4)
+    assert "4 of 4 explanations hit the token limit" in s.format()
+    for rec in records(out):
+        assert rec["truncated"] is True and rec["finish_reason"] == "length"
+        assert len(rec["explanation"].split()) == 6
+    assert len(server.requests) == 4
+    # an answer that fits is not flagged
+    out2 = tmp_path / "labels2.jsonl"
+    s2 = label_instances(insts[:1], out2, config(server))
+    assert s2.truncated == 0 and records(out2)[0]["truncated"] is False
+    assert "token limit" not in s2.format()
+    # downstream: training-data assembly reports them, and can drop or refuse them
+    labels = read_teacher_labels(out)
+    assert labels.truncated == {i.id for i in insts} and len(labels.explanations) == 4
+    assert read_teacher_labels(out, truncated="drop").explanations == {}
+    with pytest.raises(ValueError, match="4 teacher label"):
+        read_teacher_labels(out, truncated="error")
+    with pytest.raises(ValueError, match="truncated must be"):
+        read_teacher_labels(out, truncated="yes")
+    from cec_distill.train import targets_for
+
+    assert targets_for(insts, str(out), truncated="drop") == {}
+    assert set(targets_for(insts, str(out))) == {i.id for i in insts}
+
+
+def test_on_length_retry_longer_doubles_the_limit(server, api_key, tmp_path):
+    insts = make_instances(2)
+    words = len(explanation_for(render_prompt(insts[0])).split())
+    assert 10 < words <= 20  # 5 -> 10 -> 20: the third answer fits
+    out = tmp_path / "labels.jsonl"
+    s = label_instances(insts, out, config(server, max_tokens=5, on_length="retry-longer"))
+    assert (s.labelled, s.truncated) == (2, 0) and s.requests == 6
+    sent = [r["max_tokens"] for r in server.requests if r["claim"] == insts[0].claim]
+    assert sent == [5, 10, 20]
+    rec = records(out)[0]
+    assert rec["truncated"] is False and rec["max_tokens"] == 20 and rec["attempts"] == 3
+    assert [h["kind"] for h in rec["retries"]] == ["length", "length"]
+    assert rec["usage_all_attempts"]["completion_tokens"] == 5 + 10 + words
+    # attempts run out: the last (longer) answer is kept, flagged
+    out2 = tmp_path / "labels2.jsonl"
+    s2 = label_instances(
+        insts[:1], out2, config(server, max_tokens=5, on_length="retry-longer", max_attempts=2)
+    )
+    assert s2.truncated == 1 and records(out2)[0]["max_tokens"] == 10
+
+
+def test_on_length_fail_records_the_item_as_failed(server, api_key, tmp_path):
+    insts = make_instances(3)
+    out = tmp_path / "labels.jsonl"
+    s = label_instances(insts, out, config(server, max_tokens=4, on_length="fail"))
+    assert (s.labelled, s.failed, s.remaining) == (0, 3, 3)
+    rec = records(out)[0]
+    assert rec["error"]["kind"] == "length" and rec["explanation"] is None
+    assert len(rec["truncated_explanation"].split()) == 4  # what was paid for is kept
+    s2 = label_instances(insts, out, config(server))  # a larger limit labels them
+    assert s2.labelled == 3 and ok_ids(out) == Counter({i.id: 1 for i in insts})
+    with pytest.raises(ValueError, match="on_length"):
+        TeacherConfig(on_length="truncate")
+
+
+# ----------------------------------------------------------------------------- content filter
+
+
+@pytest.mark.parametrize("action", ["filter", "400filter"])
+def test_content_filtered_item_is_recorded_once_as_refused_and_not_retried(
+    server, api_key, tmp_path, action
+):
+    insts = make_instances(4)
+    server.script_for(insts[2].claim, [action] * 10)
+    out = tmp_path / "labels.jsonl"
+    s = label_instances(insts, out, config(server, max_attempts=8))
+    asked = [r for r in server.requests if r["claim"] == insts[2].claim]
+    assert len(asked) == 1  # not retried (it was retried up to 8 times before)
+    assert (s.labelled, s.failed, s.refused, s.remaining) == (3, 0, 1, 0)
+    errs = [r for r in records(out) if r["error"]]
+    assert len(errs) == 1 and errs[0]["error"]["kind"] == "refused"
+    assert "refused by the content filter: 1" in s.format()
+    # the next run does not pay for it again ...
+    n = len(server.requests)
+    s2 = label_instances(insts, out, config(server))
+    assert len(server.requests) == n and s2.refused_before == 1 and s2.remaining == 0
+    # ... unless asked to
+    s3 = label_instances(insts, out, config(server, retry_refused=True))
+    assert len(server.requests) == n + 1 and s3.refused == 1
+
+
+# ----------------------------------------------------------------------------- a server that is not ours
+# `transformers serve` (transformers >= 5, with fastapi and uvicorn) serving a tiny random Llama
+# built here: a real OpenAI-compatible server, offline, a few seconds to start.
+
+
+@pytest.fixture(scope="module")
+def hf_serve(tmp_path_factory):
+    import socket
+    import urllib.request
+    from types import SimpleNamespace
+
+    try:
+        import transformers.cli.serve  # noqa: F401
+        from transformers.utils.import_utils import is_serve_available
+    except ImportError:
+        pytest.skip("this transformers has no `transformers serve` command (needs transformers 5)")
+    if not is_serve_available():
+        pytest.skip("`transformers serve` needs fastapi and uvicorn: pip install 'cec[dev]'")
+    from tiny_models import build_tiny_llama
+
+    root = tmp_path_factory.mktemp("serve")
+    model = build_tiny_llama(root / "tiny")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log_path = root / "server.log"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    cmd = [
+        sys.executable,
+        "-c",
+        "import sys; from transformers.cli.transformers import main; sys.exit(main())",
+        "serve",
+        str(model),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--device",
+        "cpu",
+        "--default-seed",
+        "0",
+    ]
+    with open(log_path, "w") as log_fh:
+        proc = subprocess.Popen(cmd, env=env, stdout=log_fh, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(
+                    f"transformers serve exited ({proc.returncode}):\n{log_path.read_text()}"
+                )
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, f"server not up in 180 s:\n{log_path.read_text()}"
+            time.sleep(0.2)
+        yield SimpleNamespace(
+            base_url=f"http://127.0.0.1:{port}/v1", model=str(model), log=log_path
+        )
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _served(hf_serve, status: int) -> int:
+    """Chat requests the server answered with ``status`` so far (uvicorn's access log)."""
+    return hf_serve.log.read_text(errors="replace").count(
+        f'"POST /v1/chat/completions HTTP/1.1" {status}'
+    )
+
+
+def _label_args(data, out, hf_serve, *extra):
+    return [
+        "--data",
+        str(data),
+        "--out",
+        str(out),
+        "--base-url",
+        hf_serve.base_url,
+        "--no-progress",
+        "--timeout",
+        "60",
+        *extra,
+    ]
+
+
+def test_transformers_serve_unknown_model_is_fatal_with_the_servers_words(hf_serve, tmp_path):
+    data = write_instances(make_instances(12), tmp_path / "instances.jsonl")
+    out = tmp_path / "labels.jsonl"
+    before = _served(hf_serve, 400)
+    proc = _cli(_label_args(data, out, hf_serve, "--model", "m", "-j", "4"))
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 2, stderr
+    said = [line for line in stderr.splitlines() if "Server is pinned to" in line]
+    assert len(said) == 1 and said[0].startswith("error:") and "requested 'm'" in said[0], stderr
+    assert not out.exists() or out.read_text() == ""  # nothing written for any item
+    time.sleep(0.2)
+    assert _served(hf_serve, 400) - before == 3  # three requests, not twelve
+
+
+def test_transformers_serve_cut_explanations_are_flagged_and_counted(hf_serve, tmp_path):
+    insts = make_instances(4)
+    data = write_instances(insts, tmp_path / "instances.jsonl")
+    out = tmp_path / "labels.jsonl"
+    proc = _cli(_label_args(data, out, hf_serve, "--model", hf_serve.model, "--max-tokens", "8"))
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 0, stderr
+    recs = records(out)
+    assert len(recs) == 4 and not any(r["error"] for r in recs)
+    cut = [r for r in recs if r["finish_reason"] == "length"]
+    assert all(r["truncated"] for r in cut) and not any(
+        r["truncated"] for r in recs if r not in cut
+    )
+    assert cut and all(r["usage"]["completion_tokens"] == 8 for r in cut)  # a random model rambles
+    assert f"{len(cut)} of 4 explanations hit the token limit" in stderr
+    assert read_teacher_labels(out, truncated="drop").dropped == {r["id"] for r in cut}
+
+
+def test_transformers_serve_kill_and_restart_labels_each_item_once(hf_serve, tmp_path):
+    insts = make_instances(10)
+    data = write_instances(insts, tmp_path / "instances.jsonl")
+    out = tmp_path / "labels.jsonl"
+    args = _label_args(data, out, hf_serve, "--model", hf_serve.model, "--max-tokens", "16")
+    args += ["-j", "2"]
+    proc = _cli(args)
+    try:
+        deadline = time.monotonic() + 120
+        while not (out.exists() and out.read_text().count("\n") >= 3):
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "no records appeared"
+            time.sleep(0.02)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate()
+    first = {r["id"] for r in records(out)}
+    assert 3 <= len(first) < 10
+    proc = _cli(args)
+    _, stderr = proc.communicate(timeout=180)
+    assert proc.returncode == 0, stderr
+    recs = records(out)  # every line parses
+    assert Counter(r["id"] for r in recs if not r["error"]) == Counter({i.id: 1 for i in insts})
+    assert f"already done {len(first)}" in stderr and "remaining 0 of 10" in stderr
+
+
+def test_study_references_warn_about_cut_teacher_labels(server, api_key, tmp_path, caplog):
+    import logging
+
+    from cec_distill.pipeline import _references
+
+    insts = make_instances(3)
+    data = write_instances(insts, tmp_path / "test.jsonl")
+    out = tmp_path / "labels.jsonl"
+    label_instances(insts, out, config(server, max_tokens=6))
+    with caplog.at_level(logging.WARNING, logger="cec_distill.pipeline"):
+        refs = _references({"test": data}, out)
+    assert len(refs) == 3 and all(len(r[0].split()) == 6 for r in refs.values())
+    assert "3 teacher references were cut by the token limit" in caplog.text

@@ -102,11 +102,35 @@ def test_presets_carry_the_paper_hyperparameters(preset, name, max_length):
         ({"quantization": {"load_in_4bit": "maybe"}}, "load_in_4bit"),
         ({"format": {"order": "answer_first", "label_in_prompt": True}}, "answer_first"),
         ({"preset": "gpt-5"}, "unknown preset"),
+        # semantic-only with the label in the prompt: only EOS would be left in the cross-entropy
+        (
+            {"rationale_loss": "semantic"},
+            "only the end-of-sequence token.*format.order: answer_first",
+        ),
+        (
+            {"rationale_loss": "semantic", "format": {"label_in_prompt": True}},
+            "rationale_loss: semantic.*answer_first",
+        ),
     ],
 )
 def test_bad_config_raises_naming_the_key(bad, match):
     with pytest.raises(ConfigError, match=match):
         load_train_config({"preset": "tinyllama-1.1b", "train_file": "t", "output_dir": "o", **bad})
+
+
+def test_semantic_loss_is_accepted_where_cross_entropy_still_has_tokens():
+    base = {"preset": "tinyllama-1.1b", "train_file": "t", "output_dir": "o"}
+    pst = load_train_config(
+        {**base, "rationale_loss": "semantic", "format": {"order": "answer_first"}}
+    )
+    assert pst.rationale_loss == "semantic" and pst.format.order == "answer_first"
+    # rationale first without the label: the answer line after the rationale is learned by CE
+    late = load_train_config(
+        {**base, "rationale_loss": "semantic", "format": {"label_in_prompt": False}}
+    )
+    assert late.format.label_in_prompt is False
+    both = load_train_config({**base, "rationale_loss": "both"})
+    assert both.format.label_in_prompt is True
 
 
 def test_required_keys():
@@ -162,6 +186,47 @@ def test_one_qlora_step_lowers_the_loss_on_a_repeated_batch(tiny):
 # --------------------------------------------------------------------------------------------
 # checkpoint / resume
 # --------------------------------------------------------------------------------------------
+def test_checkpoint_files_are_fsynced_before_the_rename_and_the_folder_after(tmp_path, monkeypatch):
+    """Spies on the real os.fsync / os.replace (they still run) to see the order of events."""
+    from cec_distill import train as train_mod
+
+    events: list[tuple] = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd):
+        events.append(("fsync", os.path.realpath(f"/proc/self/fd/{fd}")))
+        return real_fsync(fd)
+
+    def replace(src, dst, *a, **kw):
+        events.append(("replace", os.path.realpath(src), os.path.realpath(dst)))
+        return real_replace(src, dst, *a, **kw)
+
+    if not Path("/proc/self/fd").is_dir():
+        pytest.skip("needs /proc/self/fd to name the fsync'd descriptors")
+    model = torch.nn.Linear(3, 2)
+    opt = torch.optim.AdamW(model.parameters(), lr=0.1)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
+    monkeypatch.setattr(train_mod.os, "fsync", fsync)
+    monkeypatch.setattr(train_mod.os, "replace", replace)
+    final = train_mod._save_checkpoint(tmp_path, 7, model, None, opt, sched, {"step": 7}, 2)
+    monkeypatch.undo()
+    (rename,) = [i for i, e in enumerate(events) if e[0] == "replace"]
+    tmp, dst = events[rename][1:]
+    assert dst == os.path.realpath(final) and Path(tmp).name.startswith(".tmp-")
+    synced_before = {e[1] for e in events[:rename]}
+    names = sorted(p.name for p in final.iterdir())
+    assert names == [
+        "optimizer.pt",
+        "rng.pt",
+        "scheduler.pt",
+        "state.json",
+        "trainable.safetensors",
+    ]
+    assert {os.path.join(tmp, n) for n in names} | {tmp} <= synced_before
+    assert ("fsync", os.path.realpath(tmp_path / "checkpoints")) in events[rename + 1 :]
+    assert train_mod._load_checkpoint(final, model, None, opt, sched) == {"step": 7}
+
+
 def test_killed_run_resumes_to_the_same_state(tiny, tmp_path):
     full = train(load_train_config(_cfg(tiny, tmp_path / "full")))
     assert full.steps == 6 and full.resumed_from == 0

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import threading
@@ -17,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from encoders import hash_model
+from encoders import hash_model, model_copy
 
 import cec
 from cec._numerics import matmul_precision_state
@@ -28,7 +27,6 @@ from cec.encode import (
     PrecisionWarning,
     SentenceTransformerEncoder,
     check_precision,
-    default_model_dir,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,31 +36,6 @@ LONG = (
     "which warms the lower atmosphere and the oceans over decades."
 )
 REF = "Carbon dioxide traps heat, so the planet warms."
-
-
-def model_copy(where: Path, *, sbert: dict | None = None, pooling: dict | None = None) -> Path:
-    """A copy of the default model folder (weights linked, configs copied), optionally edited.
-
-    Copies are always named ``model`` so that only their contents can tell them apart.
-    """
-    src = default_model_dir()
-    dst = where / "model"
-    for path in src.rglob("*"):
-        target = dst / path.relative_to(src)
-        if path.is_dir():
-            target.mkdir(parents=True, exist_ok=True)
-            continue
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if path.suffix == ".safetensors":
-            os.symlink(path, target)
-        else:
-            shutil.copy(path, target)
-    for rel, changes in (("sentence_bert_config.json", sbert), ("1_Pooling/config.json", pooling)):
-        if changes:
-            cfg = json.loads((dst / rel).read_text())
-            cfg.update(changes)
-            (dst / rel).write_text(json.dumps(cfg))
-    return dst
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,0 +1,150 @@
+"""BERTScore: bert-score P/R/F1 on a local backbone (default: the embedded all-MiniLM-L6-v2)."""
+
+from __future__ import annotations
+
+import functools
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cec_distill.metrics.base import Metric, _version, register_metric
+
+__all__ = ["BERTScoreMetric", "DEFAULT_BERTSCORE_LAYER", "resolve_bertscore_model"]
+
+DEFAULT_BERTSCORE_LAYER = 5
+
+
+def resolve_bertscore_model(model: str | os.PathLike[str] | None) -> tuple[str, str]:
+    """``(path_or_name, label)`` for a BERTScore backbone, checked to exist locally.
+
+    ``None`` is the embedded all-MiniLM-L6-v2 directory. A directory is used as it is. A hub
+    name (e.g. ``"roberta-large"``) must already be in the local Hugging Face cache.
+
+    Raises:
+        FileNotFoundError: The model is not available offline.
+    """
+    if model is None:
+        from cec.encode import default_model_dir
+
+        return str(default_model_dir()), "all-MiniLM-L6-v2"
+    spec = str(model)
+    if Path(spec).expanduser().is_dir():
+        path = Path(spec).expanduser()
+        if not (path / "config.json").is_file():
+            raise FileNotFoundError(f"bertscore_model: {path} has no config.json")
+        return str(path), path.name
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        cached = try_to_load_from_cache(spec, "config.json")
+    except Exception:  # noqa: BLE001 - invalid repo ids and the like
+        cached = None
+    if not isinstance(cached, str):
+        raise FileNotFoundError(
+            f"bertscore_model={spec!r} is not in the local Hugging Face cache and downloads are "
+            "off; download it once (e.g. `huggingface-cli download roberta-large`) or pass a "
+            "local model directory"
+        )
+    return spec, spec
+
+
+@functools.lru_cache(maxsize=2)
+def _bert_scorer(model: str, layer: int, device: str, batch_size: int, rescale: bool) -> Any:
+    from bert_score import BERTScorer
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return BERTScorer(
+            model_type=model, num_layers=layer, idf=False, device=device,
+            batch_size=batch_size, lang="en" if rescale else None,
+            rescale_with_baseline=rescale,
+        )  # fmt: skip
+
+
+class BERTScoreMetric(Metric):
+    """bert-score P/R/F1 on a local backbone (default: embedded all-MiniLM-L6-v2, layer 5)."""
+
+    name = "bertscore"
+    columns = ("bertscore", "bertscore_p", "bertscore_r")
+
+    def __init__(
+        self,
+        bertscore_model: str | os.PathLike[str] | None = None,
+        bertscore_layer: int | None = None,
+        bertscore_rescale: bool = False,
+        device: str | None = None,
+        bertscore_batch_size: int = 64,
+    ):
+        from bert_score.utils import model2layers
+
+        self.model, self.label = resolve_bertscore_model(bertscore_model)
+        if bertscore_layer is None:
+            if bertscore_model is None:
+                bertscore_layer = DEFAULT_BERTSCORE_LAYER
+            elif self.model in model2layers:
+                bertscore_layer = model2layers[self.model]
+            else:
+                raise ValueError(
+                    f"bertscore_layer: no default layer known for {self.model!r}; pass one"
+                )
+        if (
+            isinstance(bertscore_layer, bool)
+            or not isinstance(bertscore_layer, int)
+            or bertscore_layer < 0
+        ):
+            raise ValueError(f"bertscore_layer must be a non-negative int, got {bertscore_layer!r}")
+        self.layer = bertscore_layer
+        self.rescale = bool(bertscore_rescale)
+        if self.rescale:
+            import bert_score
+
+            base = (
+                Path(bert_score.__file__).parent / "rescale_baseline" / "en" / f"{self.model}.tsv"
+            )
+            if not base.is_file():
+                raise FileNotFoundError(
+                    f"bertscore_rescale: no baseline file for {self.model!r} at {base}"
+                )
+        from cec.encode import resolve_device
+
+        self.device = str(resolve_device(device))
+        self.batch_size = bertscore_batch_size
+        weights = Path(self.model) / "model.safetensors"
+        if bertscore_model is None and weights.is_file():
+            from cec.encode import file_sha256
+
+            self.label += "@" + file_sha256(weights)[:8]
+
+    def item_scores(self, generated, references):
+        # empty texts score 0 (bert-score cannot tokenise them with transformers 5)
+        refs = [[r for r in rs if r.strip()] for rs in references]
+        keep = [i for i, g in enumerate(generated) if g.strip() and refs[i]]
+        out = {c: np.zeros(len(generated)) for c in self.columns}
+        if keep:
+            scorer = _bert_scorer(
+                self.model, self.layer, self.device, self.batch_size, self.rescale
+            )
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                p, r, f = scorer.score(
+                    [generated[i] for i in keep],
+                    [refs[i] for i in keep],
+                    batch_size=self.batch_size,
+                )
+            for col, val in zip(self.columns, (f, p, r), strict=False):
+                out[col][keep] = val.numpy()
+        return out
+
+    @property
+    def signature(self) -> str:
+        return (
+            f"bert-score:{_version('bert-score')}|model:{self.label}|layer:{self.layer}|idf:no|"
+            f"rescale:{'yes' if self.rescale else 'no'}|stat:f1|multiref:max|"
+            f"transformers:{_version('transformers')}"
+        )
+
+
+register_metric("bertscore", BERTScoreMetric)

@@ -1,0 +1,98 @@
+"""Baseline rescaling (issue 13.16): opt-in, (x - b) / (1 - b), in the signature."""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import cec
+from cec.rescale import Baseline, compute_baseline, load_baseline, unrelated_pairs
+
+ROOT = Path(__file__).resolve().parents[1]
+SHIPPED = ROOT / "cec" / "baselines" / "all-MiniLM-L6-v2.json"
+GEN = ["CO2 traps heat. The planet warms.", "Ice melts.", "Bananas are yellow.", "   "]
+REF = ["The planet warms because CO2 traps heat.", "Ice melts.", "Stock prices fell.", "Seas rise."]
+
+
+def test_rescale_is_opt_in_and_maps_every_score(scorer):
+    shipped = load_baseline(SHIPPED)
+    b = shipped.value
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", cec.EmptyTextWarning)
+        raw = scorer.score(GEN, REF)
+        resc = cec.CEC(scorer.encoder, rescale=True).score(GEN, REF)
+    assert "rescale" not in str(raw.signature)  # default off: Eq. 2
+    assert f"|rescale:{shipped.hash}" in str(resc.signature)
+    for name in ("forward", "backward", "sym"):
+        r, x = getattr(raw, name)[:3], getattr(resc, name)[:3]
+        np.testing.assert_allclose(x, (r - b) / (1 - b), atol=1e-9)
+    assert resc.sym[1] == pytest.approx(1.0, abs=1e-6)  # identical stays 1
+    assert resc.sym[2] < raw.sym[2]  # unrelated moves toward 0
+    assert resc.sym[3] == 0.0 and resc.empty[3]  # the empty policy's value, unrescaled
+    np.testing.assert_allclose(resc.sym, (resc.forward + resc.backward) / 2, atol=1e-12)
+    # rankings are unchanged (a linear map)
+    assert np.argsort(resc.sym[:3]).tolist() == np.argsort(raw.sym[:3]).tolist()
+
+
+def test_baseline_files_are_checked(tmp_path, scorer):
+    shipped = load_baseline(SHIPPED)
+    data = json.loads(SHIPPED.read_text())
+    data.pop("format"), data.pop("hash")
+    wrong_model = Baseline(**{**data, "model": "other-model"})
+    with pytest.raises(ValueError, match="made for model 'other-model'"):
+        cec.CEC(scorer.encoder, rescale=wrong_model)
+    wrong_weights = Baseline(**{**data, "weights": "deadbeef"})
+    with pytest.raises(ValueError, match="weights deadbeef"):
+        cec.CEC(scorer.encoder, rescale=wrong_weights)
+    edited = tmp_path / "edited.json"
+    edited.write_text(SHIPPED.read_text().replace(str(shipped.value), "0.2"))
+    with pytest.raises(ValueError, match="was edited"):
+        cec.CEC(scorer.encoder, rescale=edited)
+    with pytest.raises(ValueError, match="does not exist"):
+        cec.CEC(scorer.encoder, rescale=tmp_path / "nope.json")
+    with pytest.raises(TypeError, match="rescale must be"):
+        cec.CEC(scorer.encoder, rescale=3)
+    with pytest.raises(ValueError, match="no baseline ships for model"):
+        cec.CEC(lambda s: np.ones((len(s), 4)), rescale=True)  # a callable has no shipped one
+    with pytest.raises(ValueError, match=r"\[-1, 1\)"):
+        Baseline(**{**data, "value": 1.0})
+
+
+def test_compute_baseline_pairs_each_text_with_another(scorer, tmp_path):
+    perm = unrelated_pairs(7, seed=2)
+    assert sorted(perm.tolist()) == list(range(7)) and (perm != np.arange(7)).all()
+    texts = ["Ice melts.", "Stock prices fell.", "Bananas are yellow.", "Dogs bark at night."]
+    base = compute_baseline(scorer, texts, corpus="toy", seed=2)
+    p = unrelated_pairs(4, seed=2)
+    expected = scorer.score(texts, [texts[j] for j in p]).mean
+    assert base.value == pytest.approx(expected, abs=1e-6) and base.n_pairs == 4
+    assert base.model == "all-MiniLM-L6-v2" and base.weights == scorer.encoder.identity
+    again = load_baseline(base.save(tmp_path / "b.json"))
+    assert again == base and again.hash == base.hash
+    mine = cec.CEC(scorer.encoder, rescale=tmp_path / "b.json")
+    assert f"rescale:{base.hash}" in str(mine.signature)
+    with pytest.raises(ValueError, match="at least 2"):
+        compute_baseline(scorer, ["one"])
+
+
+@pytest.mark.slow
+def test_shipped_baseline_is_what_its_documented_command_makes(scorer, shared_data):
+    """docs/rescaling.md: make_baseline_corpus.py, then `cec baseline build/esnli-... ...`."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "make_baseline_corpus", ROOT / "benchmarks" / "make_baseline_corpus.py"
+    )
+    maker = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(maker)
+    shipped = load_baseline(SHIPPED)
+    texts = maker.corpus_lines(shared_data / "esnli" / "esnli_test_3expl.jsonl")
+    assert len(texts) == 2000
+    made = compute_baseline(scorer, texts, corpus="esnli-test-expl-2000", seed=0)
+    assert math.isclose(made.value, shipped.value, abs_tol=2e-6)
+    assert made.n_pairs == shipped.n_pairs == 2000
