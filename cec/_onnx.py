@@ -43,7 +43,8 @@ class _Wrapped(torch.nn.Module):
         return self.model(dict(zip(self.names, tensors, strict=True)))["sentence_embedding"]
 
 
-def _model_dir(encoder: Any) -> Path:
+def model_dir(encoder: Any) -> Path:
+    """The folder of ``encoder``'s ONNX files (named by the model name and identity)."""
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in encoder.name)
     return cache_dir() / "onnx" / f"{safe}-{encoder.identity}"
 
@@ -55,7 +56,7 @@ def export_onnx(encoder: Any, *, quantize: bool = False) -> Path:
         encoder: A :class:`cec.encode.SentenceTransformerEncoder`.
         quantize: Also write (and return) the dynamic-int8 model.
     """
-    folder = _model_dir(encoder)
+    folder = model_dir(encoder)
     fp32 = folder / "model.onnx"
     opt = folder / "model-opt.onnx"
     int8 = folder / "model-int8.onnx"
@@ -149,10 +150,10 @@ def optimise(src: Path, dst: Path, num_heads: int, hidden_size: int) -> Path:
 class OnnxRunner:
     """Runs padded, pre-tokenised batches through an ONNX Runtime session."""
 
-    def __init__(self, encoder: Any, *, quantize: bool = False):
+    def __init__(self, encoder: Any, *, quantize: bool = False, path: Path | None = None):
         import onnxruntime as ort
 
-        self.path = export_onnx(encoder, quantize=quantize)
+        self.path = export_onnx(encoder, quantize=quantize) if path is None else path
         self.device = encoder.device
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = int(encoder.num_threads or torch.get_num_threads())
@@ -165,6 +166,11 @@ class OnnxRunner:
             providers = ["CUDAExecutionProvider"]  # no silent fall-back to the CPU
         self.session = ort.InferenceSession(str(self.path), opts, providers=providers)
         self.inputs = [i.name for i in self.session.get_inputs()]
+
+    @classmethod
+    def from_file(cls, path: Path, encoder: Any) -> OnnxRunner:
+        """A runner on an exported file (no export, no model load)."""
+        return cls(encoder, path=path)
 
     def __call__(self, features: dict[str, np.ndarray]) -> torch.Tensor:
         feeds = {name: features[name] for name in self.inputs}

@@ -42,6 +42,7 @@ from cec.io import (
     ItemWriter,
     Record,
     output_format_for,
+    read_item_rows,
     read_records,
     read_text_pairs,
 )
@@ -492,6 +493,15 @@ def score_command(
             rich_help_panel="Scorer",
         ),
     ] = None,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume",
+            help="Continue a stopped run: keep the rows already in --output (jsonl, csv or tsv) "
+            "and score only the items after them. One input; the summary covers all items.",
+            rich_help_panel="Output",
+        ),
+    ] = False,
 ) -> None:
     """Score files of predictions against references; print per-item scores and the summary.
 
@@ -511,6 +521,15 @@ def score_command(
     out_fmt = fmt.value if fmt is not None else output_format_for(output)
     sources: list[Path | None] = list(inputs) if inputs else [None]
     multi = len(sources) > 1
+    if resume and (output is None or str(output) == "-" or summary_only):
+        raise InputError("--resume needs --output FILE with per-item rows (not --summary-only)")
+    if resume and out_fmt not in RESUME_FORMATS:
+        raise InputError(f"--resume needs --format jsonl, csv or tsv, got {out_fmt}")
+    if resume and multi:
+        raise InputError("--resume takes one INPUT file; resume each file's run on its own")
+    if resume and output is not None and output.is_dir():
+        raise InputError("--resume: --output is a folder", output)
+    resuming = resume and output is not None and output.is_file()
 
     def records(src: Path | None) -> Iterator[Record]:
         return _records(src, pred, ref, input_format, pred_field, ref_fields, id_field)
@@ -553,9 +572,21 @@ def score_command(
     if show_steps:
         sys.stderr.write(f"ready ({time.perf_counter() - t0:.1f} s)\n")
     base_signature = scorer.signature
+    run_record = None if multi else _run_record(output, out_fmt, summary_only)
+    done: Iterator[tuple[str, float, float, float, bool]] | None = None
+    if resuming:
+        assert output is not None and run_record is not None
+        _check_run_record(run_record, str(base_signature), output)
+        done = read_item_rows(output, out_fmt)  # cuts a half-written last row now
 
-    # 2. score lazily; the output is held back until the first rows scored without error
-    out = DeferredOutput(output)
+    def record_run() -> None:  # beside the output, just before the output file is created
+        if run_record is not None and not resuming:
+            text = json.dumps({"signature": str(base_signature)}) + "\n"
+            run_record.write_text(text, encoding="utf-8")
+
+    # 2. score lazily; the output is held back until the first rows scored without error (on
+    # --resume, new rows are appended to the stopped run's rows once the first chunk is good)
+    out = DeferredOutput(output, append=resuming, on_commit=record_run)
     side = sys.stdout if not out.to_stdout else sys.stderr  # where summaries beside rows go
     if multi and out_fmt == "json":
         out.write('{"files": [')
@@ -574,6 +605,9 @@ def score_command(
                 id_width=id_width,
                 source=label if multi else None,
                 first=k == 0,
+                header=not (resuming and output is not None and output.stat().st_size > 0),
+                done=done,
+                output=output,
                 last=k == len(sources) - 1,
                 base_signature=base_signature,
                 side=side,
@@ -596,6 +630,7 @@ def score_command(
                 f"{where}{summary.n_empty} of {summary.n} item(s) have no sentences on a side "
                 "and score 0 (--empty zero); use --empty nan to leave them out of the mean"
             )
+    _prepare_fast_start(scorer)
 
 
 def _score_one(
@@ -614,8 +649,15 @@ def _score_one(
     base_signature: Any,
     side: Any,
     chunk_size: int,
+    header: bool = True,
+    done: Iterator[tuple[str, float, float, float, bool]] | None = None,
+    output: Path | None = None,
 ) -> Summary:
-    """Score one input's records into ``out``; return its summary."""
+    """Score one input's records into ``out``; return its summary.
+
+    ``done`` holds the rows of a stopped run (``--resume``): they are checked against the first
+    records and counted in the summary, and only the records after them are scored.
+    """
     summary = Summary()
     item_fmt = None if summary_only else out_fmt
     if item_fmt is not None and source is not None and out_fmt == "table":
@@ -623,13 +665,24 @@ def _score_one(
     if item_fmt == "json" and source is not None and not first:
         out.write(",\n")
     writer = (
-        ItemWriter(out, item_fmt, id_width=id_width, source=source, header=first)
+        ItemWriter(out, item_fmt, id_width=id_width, source=source, header=first and header)
         if item_fmt
         else None
     )
     pending: deque[Record] = deque()
 
     def pairs() -> Iterator[tuple[str, Any]]:
+        for n, row in enumerate(done or (), start=1):  # rows of the stopped run (--resume)
+            rec = next(recs, None)
+            if rec is None:
+                raise InputError(f"--resume: {output} has more rows than the input has items")
+            if rec.id != row[0]:
+                raise InputError(
+                    f"--resume: row {n} of {output} has id {row[0]!r} but item {n} of the input "
+                    f"has id {rec.id!r}; not the same input"
+                )
+            summary.add(row[1], row[2], row[3], row[4], len(rec.references))
+            bar.update(1)
         for rec in recs:
             pending.append(rec)
             yield rec.prediction, rec.references if len(rec.references) > 1 else rec.references[0]
@@ -644,9 +697,12 @@ def _score_one(
                 summary.add(ps.forward, ps.backward, ps.sym, ps.empty, len(rec.references))
                 if writer is not None:
                     writer.write(rec.id, ps.forward, ps.backward, ps.sym, ps.empty, ps.best_ref)
-                if not pending:  # a whole chunk scored without error: let the output through
-                    out.commit()
+                if not pending:  # a whole chunk scored without error: let the output through,
+                    out.commit()  # and flush it, so a killed run leaves every finished chunk
+                    out.flush()
                 bar.update(1)
+        except InputError:
+            raise
         except ValueError as exc:
             raise _locate(exc, pending, scorer) from None
     signature = str(base_signature.with_(nrefs=summary.nrefs_label))
@@ -676,6 +732,45 @@ def _score_one(
         # rows went to the output; the summary goes beside them
         side.write(text + "\n")
     return summary
+
+
+RESUME_FORMATS = ("jsonl", "csv", "tsv")
+
+
+def _run_record(output: Path | None, out_fmt: str, summary_only: bool) -> Path | None:
+    """The file beside a per-item row output that records the run's signature (``--resume``)."""
+    if output is None or str(output) == "-" or summary_only or out_fmt not in RESUME_FORMATS:
+        return None
+    return output.with_name(output.name + ".cec-run.json")
+
+
+def _check_run_record(record: Path, signature: str, output: Path) -> None:
+    """Refuse to resume rows that another scorer (model, options, version) wrote."""
+    try:
+        earlier = json.loads(record.read_text(encoding="utf-8"))["signature"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise InputError(
+            f"--resume: {output} has no readable run record {record.name} (written by cec score "
+            "at the start of a run), so its rows cannot be checked; score again without --resume"
+        ) from None
+    if earlier != signature:
+        raise InputError(
+            f"--resume: the rows in {output} were scored with signature {earlier}, but these "
+            f"options give {signature}; resume with the same options or score again"
+        )
+
+
+def _prepare_fast_start(scorer: Any) -> None:
+    """After an fp32 CPU run on torch, keep a checked ONNX copy of the model for fast starts."""
+    from cec import _fast
+    from cec.encode import SentenceTransformerEncoder
+
+    enc = scorer.encoder
+    if not isinstance(enc, SentenceTransformerEncoder) or enc._model is None:
+        return  # not this kind of model, or it already ran from the copy
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _fast.prepare(enc)
 
 
 def _locate(exc: ValueError, pending: deque[Record], scorer: Any) -> InputError:

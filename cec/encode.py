@@ -418,11 +418,12 @@ class SentenceTransformerEncoder(Encoder):
         # re-entrant: building the runner loads the model under the same lock
         self._load_lock = threading.RLock()
         self._identity: tuple[int, str] | None = None
+        self._fast: Any = None  # (FastModel, runner) of cec._fast, False when not available
         self.stats = {"sentences": 0, "tokens": 0, "padded_tokens": 0, "batches": 0, "seconds": 0.0}
 
     def __getstate__(self) -> dict[str, Any]:  # picklable without the loaded model
         state = self.__dict__.copy()
-        state.update(_model=None, _runner=None, _load_lock=None)
+        state.update(_model=None, _runner=None, _load_lock=None, _fast=None)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -550,7 +551,18 @@ class SentenceTransformerEncoder(Encoder):
                     self._runner = self._build_runner()
         return self._runner
 
+    def _fast_path(self) -> Any:
+        """``(FastModel, runner)`` when fp32 can run from a checked ONNX copy (cec._fast)."""
+        if self._fast is None and self._model is None:
+            from cec import _fast
+
+            self._fast = _fast.load(self) or False
+        return self._fast or None
+
     def _build_runner(self) -> Callable[[dict[str, np.ndarray]], torch.Tensor]:
+        fast = self._fast_path() if self.precision == "fp32" else None
+        if fast is not None:  # no transformers import: the checked ONNX Runtime copy
+            return fast[1]
         model = self.model
         device = self.device
         prec = self.precision
@@ -617,7 +629,8 @@ class SentenceTransformerEncoder(Encoder):
 
     @property
     def tokenizer(self) -> Any:
-        return self.model.tokenizer
+        fast = self._fast_path() if self.precision == "fp32" else None
+        return fast[0].tokenizer if fast is not None else self.model.tokenizer
 
     def _input_names(self) -> list[str]:
         names = list(getattr(self.tokenizer, "model_input_names", ["input_ids", "attention_mask"]))

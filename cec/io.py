@@ -17,9 +17,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from itertools import zip_longest
@@ -38,6 +39,7 @@ __all__ = [
     "OUTPUT_FORMATS",
     "output_format_for",
     "open_output",
+    "read_item_rows",
 ]
 
 FORMATS = ("jsonl", "csv", "tsv")
@@ -317,7 +319,8 @@ class DeferredOutput:
 
     Nothing reaches the target (the file is not even created) before :meth:`commit`, so an
     error found before the first good row leaves no partial output behind. ``path`` ``None``
-    or ``-`` is stdout.
+    or ``-`` is stdout. With ``append``, the commit appends to the file instead of replacing it
+    (``--resume``); ``on_commit`` is called once, just before the target is opened.
 
     Examples:
         >>> import tempfile, pathlib
@@ -331,8 +334,16 @@ class DeferredOutput:
         'id,sym\\na,1\\n'
     """
 
-    def __init__(self, path: str | os.PathLike[str] | None):
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None,
+        *,
+        append: bool = False,
+        on_commit: Callable[[], None] | None = None,
+    ):
         self.path = path
+        self.append = append
+        self._on_commit = on_commit
         self._held: list[str] | None = []
         self._stream: IO[str] | None = None
 
@@ -356,7 +367,9 @@ class DeferredOutput:
         """Open the target (creating the file) and write what was held; later writes go through."""
         if self._held is None:
             return
-        self._stream = open_output(self.path)
+        if self._on_commit is not None:
+            self._on_commit()
+        self._stream = open_output(self.path, append=self.append)
         self._stream.write("".join(self._held))
         self._held = None
 
@@ -373,8 +386,12 @@ class DeferredOutput:
             self._stream.close()
 
 
-def open_output(path: str | os.PathLike[str] | None) -> IO[str]:
+def open_output(path: str | os.PathLike[str] | None, *, append: bool = False) -> IO[str]:
     """A text stream for ``path`` (``None`` or ``-`` is stdout); missing folders are created.
+
+    Args:
+        path: The file.
+        append: Append to the file instead of replacing it (``--resume``).
 
     Raises:
         InputError: The file cannot be created.
@@ -383,7 +400,8 @@ def open_output(path: str | os.PathLike[str] | None) -> IO[str]:
         return sys.stdout
     try:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        return open(path, "w", encoding="utf-8", newline="")  # noqa: SIM115 - caller closes
+        mode = "a" if append else "w"
+        return open(path, mode, encoding="utf-8", newline="")  # noqa: SIM115 - caller closes
     except OSError as exc:
         raise InputError(f"cannot write ({exc.strerror or exc})", path) from None
 
@@ -488,3 +506,92 @@ class ItemWriter:
             self.stream.write(("\n" if self.count else "") + '], "summary": ')
             self.stream.write(json.dumps(summary or {}, indent=2) + "}" + end)
         self.stream.flush()
+
+
+def _cut_partial_line(path: Path) -> int:
+    """Cut a last line that has no newline (a run killed mid-write); return bytes removed."""
+    size = path.stat().st_size
+    if size == 0:
+        return 0
+    with open(path, "rb+") as fh:
+        fh.seek(size - 1)
+        if fh.read(1) == b"\n":
+            return 0
+        pos, step = size, 1 << 16
+        while pos > 0:  # find the last newline, reading backwards
+            start = max(0, pos - step)
+            fh.seek(start)
+            block = fh.read(pos - start)
+            k = block.rfind(b"\n")
+            if k >= 0:
+                keep = start + k + 1
+                break
+            pos = start
+        else:
+            keep = 0
+        fh.truncate(keep)
+        return size - keep
+
+
+def read_item_rows(
+    path: str | os.PathLike[str], fmt: str
+) -> Iterator[tuple[str, float, float, float, bool]]:
+    """Stream the per-item rows of an earlier ``jsonl``, ``csv`` or ``tsv`` output (``--resume``).
+
+    A last line without its newline (the run was killed while writing it) is cut from the file
+    first, so appending continues after the last complete row. NaN scores (``null`` in JSONL,
+    ``nan`` in CSV) come back as NaN.
+
+    Args:
+        path: The output file.
+        fmt: ``jsonl``, ``csv`` or ``tsv``.
+
+    Returns:
+        An iterator of ``(id, forward, backward, sym, empty)`` per row, in file order.
+
+    Raises:
+        InputError: (while iterating) The file holds something other than rows of that format.
+    """
+    if fmt not in ("jsonl", "csv", "tsv"):
+        raise ValueError(f"fmt must be jsonl, csv or tsv, got {fmt!r}")
+    p = Path(path)
+    _cut_partial_line(p)  # now, not on the first row: the caller may look at the file next
+    return _item_rows(p, fmt)
+
+
+def _item_rows(path: Path, fmt: str) -> Iterator[tuple[str, float, float, float, bool]]:
+    def num(value: Any, line: int) -> float:
+        if value is None or value == "nan":
+            return math.nan
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise InputError(f"not a score: {value!r}", path, line) from None
+
+    with open(path, encoding="utf-8", newline="") as fh:
+        if fmt == "jsonl":
+            for line_no, raw in enumerate(fh, start=1):
+                if not raw.strip():
+                    continue
+                try:
+                    row = json.loads(raw)
+                    ident = row["id"]
+                    values = [num(row[k], line_no) for k in ("forward", "backward", "sym")]
+                    empty = bool(row["empty"])
+                except (ValueError, KeyError, TypeError):
+                    raise InputError(
+                        "not a row of cec score --format jsonl", path, line_no
+                    ) from None
+                yield str(ident), values[0], values[1], values[2], empty
+            return
+        reader = csv.reader(fh, delimiter="\t" if fmt == "tsv" else ",")
+        header = next(reader, None)
+        if header is None:
+            return
+        if tuple(header) != ITEM_COLUMNS:
+            raise InputError(f"not a cec score --format {fmt} file (header {header})", path, 1)
+        for row in reader:
+            if len(row) != len(ITEM_COLUMNS):
+                raise InputError(f"not a row of cec score --format {fmt}", path, reader.line_num)
+            fwd, bwd, sym = (num(v, reader.line_num) for v in row[1:4])
+            yield row[0], fwd, bwd, sym, row[4] not in ("0", "", "False", "false")

@@ -9,6 +9,8 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# the suite tests the torch fp32 path unless a test turns the fast start on (test_startup.py)
+os.environ.setdefault("CEC_FAST_START", "0")
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("CEC_SHARED_DATA", ROOT.parent / "shared" / "data"))

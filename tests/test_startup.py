@@ -1,0 +1,242 @@
+"""Fast start: fp32 from a checked ONNX Runtime copy, without importing transformers.
+
+Each check runs the real default model in fresh processes (the point is what a new process
+imports) against a cache folder of this module, exported once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+try:
+    import onnxruntime  # noqa: F401
+
+    HAVE_ORT = True
+except ImportError:
+    HAVE_ORT = False
+# the fast start itself needs the `onnx` extra; the checks without it run everywhere
+needs_ort = pytest.mark.skipif(not HAVE_ORT, reason='onnxruntime absent (pip install ".[onnx]")')
+
+ROOT = Path(__file__).resolve().parents[1]
+
+SCORE_SCRIPT = """
+import json, sys
+import cec
+from cec.io import read_records
+recs = list(read_records(sys.argv[1]))
+s = cec.CEC(device="cpu")
+r = s.score([x.prediction for x in recs], [x.references[0] for x in recs])
+print(json.dumps({
+    "sym": [float(v) for v in r.sym],
+    "signature": str(r.signature),
+    "transformers": "transformers" in sys.modules,
+    "fast": bool(s.encoder._fast),
+}))
+"""
+
+
+ABSENT_SCRIPT = """
+import csv, json, sys
+sys.modules["onnxruntime"] = None  # as if the onnx extra were not installed: import fails
+import cec
+from cec.cli import main
+from cec.io import read_records
+rc = main(["score", sys.argv[1], "-o", sys.argv[2], "-q", "--device", "cpu"])
+recs = list(read_records(sys.argv[1]))
+s = cec.CEC(device="cpu")
+r = s.score([x.prediction for x in recs], [x.references[0] for x in recs])
+with open(sys.argv[2], encoding="utf-8") as fh:
+    rows = list(csv.DictReader(fh))
+print(json.dumps({
+    "rc": rc,
+    "sym": [float(v) for v in r.sym],
+    "cli_sym": [float(x["sym"]) for x in rows],
+    "signature": str(r.signature),
+    "transformers": "transformers" in sys.modules,
+    "fast": bool(s.encoder._fast),
+}))
+"""
+
+
+def _env(cache: Path, fast: bool) -> dict[str, str]:
+    env = os.environ.copy()
+    env.update(
+        CEC_CACHE_DIR=str(cache),
+        CEC_FAST_START="1" if fast else "0",
+        PYTHONPATH=str(ROOT) + os.pathsep + env.get("PYTHONPATH", ""),
+        HF_HUB_OFFLINE="1",
+        TRANSFORMERS_OFFLINE="1",
+    )
+    return env
+
+
+def _score(path: Path, cache: Path, fast: bool) -> dict:
+    proc = subprocess.run(
+        [sys.executable, "-c", SCORE_SCRIPT, str(path)],
+        env=_env(cache, fast),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def pairs_file(tmp_path_factory, shared_data) -> Path:
+    """30 Climate-FEVER pairs, one with a reference longer than the 256-token window."""
+    rows = []
+    with open(shared_data / "climate-fever" / "climate-fever.jsonl", encoding="utf-8") as fh:
+        for i, line in zip(range(30), fh, strict=False):
+            rec = json.loads(line)
+            ev = [e["evidence"] for e in rec["evidences"]]
+            ref = " ".join(ev * (8 if i == 3 else 1))
+            rows.append(
+                {"id": f"c{i}", "prediction": rec["claim"] + " " + ev[i % 5], "reference": ref}
+            )
+    path = tmp_path_factory.mktemp("startup") / "pairs.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory, pairs_file) -> Path:
+    """A cache folder where `cec score` (fp32, CPU) prepared the checked ONNX copy."""
+    cache = tmp_path_factory.mktemp("cec-cache")
+    proc = subprocess.run(
+        ["cec", "score", str(pairs_file), "-q", "--device", "cpu"],
+        env=_env(cache, fast=True),
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return cache
+
+
+def _marker(cache: Path) -> Path:
+    (marker,) = cache.glob("onnx/*/fp32-check.json")
+    return marker
+
+
+@needs_ort
+def test_first_cli_run_writes_a_passed_check(prepared):
+    info = json.loads(_marker(prepared).read_text(encoding="utf-8"))
+    assert info["passed"] is True and info["same_token_ids"] is True
+    assert 0 <= info["max_abs_diff"] <= info["tolerance"] == 1e-6
+    assert (_marker(prepared).parent / info["graph"]).is_file()
+
+
+@needs_ort
+def test_fast_path_skips_transformers_and_keeps_scores_and_signature(prepared, pairs_file):
+    fast = _score(pairs_file, prepared, fast=True)
+    slow = _score(pairs_file, prepared, fast=False)
+    assert fast["fast"] and not fast["transformers"]
+    assert not slow["fast"] and slow["transformers"]
+    assert fast["signature"] == slow["signature"]
+    assert "prec:fp32" in fast["signature"]
+    np.testing.assert_allclose(fast["sym"], slow["sym"], rtol=0, atol=1e-6)
+    assert len(fast["sym"]) == 30
+
+
+@needs_ort
+def test_cli_output_is_the_same_on_both_paths(prepared, pairs_file):
+    outs = []
+    for fast in (True, False):
+        proc = subprocess.run(
+            ["cec", "score", str(pairs_file), "--format", "json", "--device", "cpu", "-q"],
+            env=_env(prepared, fast),
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        outs.append(json.loads(proc.stdout))
+    (fast, slow) = outs
+    assert fast["summary"]["signature"] == slow["summary"]["signature"]
+    assert abs(fast["summary"]["cec"] - slow["summary"]["cec"]) <= 1e-6
+    for a, b in zip(fast["items"], slow["items"], strict=True):
+        assert a["id"] == b["id"]
+        assert abs(a["sym"] - b["sym"]) <= 1.5e-6  # rows are rounded to 6 decimals
+
+
+@needs_ort
+def test_a_marker_for_another_identity_or_a_failed_check_is_not_used(
+    prepared, pairs_file, tmp_path
+):
+    import shutil
+
+    cache = tmp_path / "cache"
+    shutil.copytree(prepared, cache)
+    marker = _marker(cache)
+    info = json.loads(marker.read_text(encoding="utf-8"))
+    for change in ({"identity": "00000000"}, {"passed": False}, {"version": 0}):
+        marker.write_text(json.dumps({**info, **change}), encoding="utf-8")
+        out = _score(pairs_file, cache, fast=True)
+        assert not out["fast"] and out["transformers"], change
+
+
+def test_fast_tokenizer_gives_the_transformers_token_ids(scorer, shared_data):
+    from cec._fast import PROBES, FastTokenizer
+    from cec.hf_model import plain_layout
+
+    enc = scorer.encoder
+    folder = enc.local_dir()
+    layout = plain_layout(folder)
+    tok = FastTokenizer(folder, layout.do_lower_case, enc._input_names(), 0)
+    with open(shared_data / "esnli" / "esnli_dev_3expl.jsonl", encoding="utf-8") as fh:
+        texts = [json.loads(line)["premise"] for line, _ in zip(fh, range(300), strict=False)]
+    texts += list(PROBES)
+    limit = enc.max_seq_length
+    want, _ = enc.tokenize(texts)
+    got = tok(texts, truncation=True, max_length=limit)["input_ids"]
+    assert [list(x) for x in got] == [list(x) for x in want]
+    assert max(len(x) for x in got) == limit  # the long probe was cut at the window
+
+
+def test_off_switch(monkeypatch):
+    from cec import _fast
+
+    monkeypatch.setenv("CEC_FAST_START", "0")
+    assert not _fast.enabled()
+    monkeypatch.setenv("CEC_FAST_START", "1")
+    assert _fast.enabled()
+
+
+@pytest.mark.parametrize("cache_kind", ["fresh", "prepared"])
+def test_without_onnxruntime_the_torch_path_runs_silently(
+    cache_kind, pairs_file, scorer, tmp_path, request
+):
+    """No `onnx` extra: nothing is prepared or used, no warning, the torch fp32 scores."""
+    if cache_kind == "prepared":
+        if not HAVE_ORT:
+            pytest.skip('needs onnxruntime to prepare the copy (pip install ".[onnx]")')
+        cache = request.getfixturevalue("prepared")  # a passed check on disk is not used either
+    else:
+        cache = tmp_path / "cache"
+    before = sorted(p.relative_to(cache) for p in cache.rglob("*")) if cache.is_dir() else []
+    proc = subprocess.run(
+        [sys.executable, "-c", ABSENT_SCRIPT, str(pairs_file), str(tmp_path / "out.csv")],
+        env=_env(cache, fast=True),
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "fast start" not in proc.stderr and "onnx" not in proc.stderr.lower()  # silently
+    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert got["rc"] == 0 and not got["fast"] and got["transformers"]
+    after = sorted(p.relative_to(cache) for p in cache.rglob("*")) if cache.is_dir() else []
+    assert not [p for p in after if p.parts[:1] == ("onnx",) and p not in before]
+    recs = [json.loads(line) for line in pairs_file.read_text(encoding="utf-8").splitlines()]
+    want = scorer.score([r["prediction"] for r in recs], [r["reference"] for r in recs])
+    assert got["signature"] == str(want.signature) and "prec:fp32" in got["signature"]
+    np.testing.assert_allclose(got["sym"], want.sym, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(got["cli_sym"], want.sym, rtol=0, atol=2e-6)
