@@ -21,17 +21,19 @@ CEC_LAYERS: dict[str, int] = {
     "cec.hf_model": 0, "cec.io": 0, "cec.segment": 0,
     # 1 stages built on leaves
     "cec.inputs": 1, "cec.similarity": 1, "cec.causal": 1, "cec._onnx": 1, "cec.result": 1,
-    # 2 encoding and the analyses the scorer runs
-    "cec.encode": 2, "cec._fast": 2, "cec.align": 2, "cec.directional": 2, "cec.rescale": 2,
-    # 3 the pipeline
-    "cec.scorer": 3,
-    # 4 adapters over a scorer
-    "cec.metric": 4, "cec.ray": 4, "cec.links_view": 4, "cec.integrations._common": 4,
-    # 5 harness integrations
-    "cec.integrations": 5, "cec.integrations.lm_eval": 5, "cec.integrations.hf_evaluate": 5,
-    "cec.integrations.torchmetrics": 5, "cec.integrations.inspect": 5,
-    # 6 the command line; the package itself (lazy names only)
-    "cec.cli": 6, "cec": 7,
+    # 2 the fast-start copy of a model (ONNX Runtime, no torch import)
+    "cec._fast": 2,
+    # 3 encoding and the analyses the scorer runs
+    "cec.encode": 3, "cec.align": 3, "cec.directional": 3, "cec.rescale": 3,
+    # 4 the pipeline
+    "cec.scorer": 4,
+    # 5 adapters over a scorer
+    "cec.metric": 5, "cec.ray": 5, "cec.links_view": 5, "cec.integrations._common": 5,
+    # 6 harness integrations
+    "cec.integrations": 6, "cec.integrations.lm_eval": 6, "cec.integrations.hf_evaluate": 6,
+    "cec.integrations.torchmetrics": 6, "cec.integrations.inspect": 6,
+    # 7 the command line; 8 the package itself (lazy names only)
+    "cec.cli": 7, "cec": 8,
 }  # fmt: skip
 
 
