@@ -1066,7 +1066,24 @@ def _error(message: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; return the exit code (0 ok, 2 usage/bad input, 1 unexpected, 130 interrupt)."""
+    """Run the CLI; return the exit code (0 ok, 2 usage/bad input, 1 unexpected, 130 interrupt).
+
+    Called as a function (``cec.cli.main([...])``), it gives the process back what it changes
+    while it runs: ``warnings.showwarning`` and the ``HF_HUB_OFFLINE`` variable.
+    """
+    offline_before = os.environ.get("HF_HUB_OFFLINE")
+    showwarning_before = warnings.showwarning
+    try:
+        return _main(argv)
+    finally:
+        warnings.showwarning = showwarning_before
+        if offline_before is None:
+            os.environ.pop("HF_HUB_OFFLINE", None)
+        else:
+            os.environ["HF_HUB_OFFLINE"] = offline_before
+
+
+def _main(argv: list[str] | None) -> int:
     global _USER_OFFLINE
     debug = os.environ.get("CEC_DEBUG", "") not in ("", "0")
     _USER_OFFLINE = "HF_HUB_OFFLINE" in os.environ  # build_scorer sets it unless downloads are on

@@ -328,3 +328,19 @@ def test_errors_exit_2_with_one_line_naming_file_and_line(tmp_path):
     # the whole file is checked before scoring starts: no rows for the good first lines
     assert runs["missing_field"].stdout == ""
     assert usage.rc == 2 and "--format" in usage.stderr and "Traceback" not in usage.stderr
+
+
+def test_main_as_a_function_gives_the_process_its_state_back(monkeypatch, capsys, scorer):
+    import warnings
+
+    from cec.cli import main
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    before = warnings.showwarning
+    assert main(["score", str(ROOT / "examples" / "pairs.jsonl"), "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["summary"]["n"] == 4
+    assert warnings.showwarning is before
+    assert "HF_HUB_OFFLINE" not in os.environ  # set while it ran, removed again
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    assert main(["score", "no-such-file.jsonl"]) == 2
+    assert os.environ["HF_HUB_OFFLINE"] == "0"
