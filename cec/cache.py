@@ -40,6 +40,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from cec._checks import check_positive_int
+
 __all__ = ["EmbeddingCache", "MemoryCache", "SQLiteCache", "resolve_cache", "encode_cached"]
 
 
@@ -89,11 +91,7 @@ class MemoryCache(EmbeddingCache):
     persistent = False
 
     def __init__(self, max_items: int | None = None):
-        if max_items is not None and (
-            isinstance(max_items, bool) or not isinstance(max_items, int) or max_items < 1
-        ):
-            raise ValueError(f"max_items must be a positive integer or None, got {max_items!r}")
-        self.max_items = max_items
+        self.max_items = check_positive_int(max_items, "max_items", none_ok=True)
         self._data: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
 

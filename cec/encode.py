@@ -51,6 +51,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from cec._checks import check_positive_int
 from cec._files import cache_dir
 from cec._numerics import full_fp32
 from cec._onnx import OnnxRunner, cuda_provider_missing
@@ -402,15 +403,9 @@ class SentenceTransformerEncoder(Encoder):
             token_budget = (
                 DEFAULT_TOKEN_BUDGET_CUDA if device.type == "cuda" else DEFAULT_TOKEN_BUDGET
             )
-        if isinstance(token_budget, bool) or not isinstance(token_budget, int) or token_budget < 1:
-            raise ValueError(f"token_budget must be a positive integer, got {token_budget!r}")
-        self.token_budget = token_budget
+        self.token_budget = check_positive_int(token_budget, "token_budget")
         self.precision = check_precision(precision, device)
-        if num_threads is not None and (
-            isinstance(num_threads, bool) or not isinstance(num_threads, int) or num_threads < 1
-        ):
-            raise ValueError(f"num_threads must be a positive integer or None, got {num_threads!r}")
-        self.num_threads = num_threads
+        self.num_threads = check_positive_int(num_threads, "num_threads", none_ok=True)
         self._model: Any = None
         self._runner: Any = None
         self._hash: str | None = None
@@ -767,8 +762,7 @@ def resolve_encoder(
             bad precision.
         TypeError: ``model`` has an unsupported type.
     """
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    check_positive_int(batch_size, "batch_size")
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     if isinstance(model, Encoder):

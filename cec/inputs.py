@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from cec._checks import check_positive_int
 from cec.segment import Segmented, _check_sentences
 
 __all__ = [
@@ -23,30 +24,6 @@ __all__ = [
     "validate_pairs",
     "validate_segmented",
 ]
-
-
-def check_positive_int(value: Any, name: str, *, minimum: int = 1, none_ok: bool = False) -> Any:
-    """``value`` if it is an int >= ``minimum`` (bools refused; ``None`` when ``none_ok``).
-
-    Raises:
-        ValueError: Naming ``name`` and what was given.
-
-    Examples:
-        >>> check_positive_int(8, "batch_size")
-        8
-        >>> check_positive_int(True, "batch_size")
-        Traceback (most recent call last):
-        ...
-        ValueError: batch_size must be a positive integer, got True
-    """
-    if value is None and none_ok:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        what = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
-        if none_ok:
-            what += " or None"
-        raise ValueError(f"{name} must be {what}, got {value!r}")
-    return value
 
 
 EMPTY_POLICIES = ("zero", "nan", "error")

@@ -26,6 +26,8 @@ from typing import Any
 
 import numpy as np
 
+from cec._checks import check_positive_int
+
 __all__ = ["score_ray_dataset", "CECActor"]
 
 
@@ -123,9 +125,8 @@ def score_ray_dataset(
 
     if not isinstance(ds, ray.data.Dataset):
         raise TypeError(f"ds must be a ray.data.Dataset, got {type(ds).__name__}")
-    for name, value in (("num_actors", num_actors), ("batch_size", batch_size)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    check_positive_int(num_actors, "num_actors")
+    check_positive_int(batch_size, "batch_size")
     if num_gpus is not None and (isinstance(num_gpus, bool) or num_gpus < 0):
         raise ValueError(f"num_gpus must be None or >= 0, got {num_gpus!r}")
     if set(cec_options) & {"generated", "reference"}:

@@ -19,6 +19,7 @@ from typing import Any, overload
 import numpy as np
 import torch
 
+from cec._checks import check_positive_int
 from cec._version import __version__
 from cec.align import align
 from cec.cache import EmbeddingCache, MemoryCache, encode_cached, resolve_cache
@@ -102,8 +103,9 @@ class CEC:
             raise TypeError(f"directional must be True or False, got {directional!r}")
         if empty not in EMPTY_POLICIES:
             raise ValueError(f"empty must be one of {EMPTY_POLICIES}, got {empty!r}")
-        if isinstance(max_memory, bool) or not isinstance(max_memory, int) or max_memory < 1024:
-            raise ValueError(f"max_memory must be an integer number of bytes >= 1024, got {max_memory!r}")
+        check_positive_int(
+            max_memory, "max_memory", minimum=1024, what="an integer number of bytes >= 1024"
+        )
         self.splitter = get_splitter(splitter)
         self.encoder = resolve_encoder(
             model, device, batch_size=batch_size, allow_download=allow_download,
@@ -240,10 +242,8 @@ class CEC:
         Yields:
             One :class:`~cec.result.PairScore` per input pair, in input order.
         """
-        if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
-            raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
-        if isinstance(reuse, bool) or not isinstance(reuse, int) or reuse < 0:
-            raise ValueError(f"reuse must be a non-negative integer, got {reuse!r}")
+        check_positive_int(chunk_size, "chunk_size")
+        check_positive_int(reuse, "reuse", minimum=0)
         cache = self.cache
         if cache is None and reuse:
             cache = MemoryCache(max_items=reuse)
