@@ -14,8 +14,8 @@ Its states are sums (``dist_reduce_fx="sum"``), so torchmetrics' own synchronisa
 Examples:
     >>> m = CECScore()
     >>> m.update(["CO2 traps heat. Seas rise."], [["Seas rise. CO2 traps heat.", "Hi."]])
-    >>> round(float(m.compute()), 4), m.signature.split("|")[-2]
-    (1.0, 'nrefs:2')
+    >>> round(float(m.compute()), 4), "nrefs:2" in m.signature.split("|")
+    (1.0, True)
 """
 
 from __future__ import annotations
