@@ -160,8 +160,14 @@ class PooledTransformer(torch.nn.Module):
         self.do_lower_case = layout.do_lower_case
         self.pooling = layout.pooling
         self.normalize = layout.normalize
-        if self.do_lower_case and getattr(self.tokenizer, "is_fast", False):
-            _lowercase_first(self.tokenizer)
+        if self.do_lower_case:  # as sentence-transformers does, for fast and slow tokenizers
+            if getattr(self.tokenizer, "is_fast", False):
+                _lowercase_first(self.tokenizer)
+            else:
+                try:
+                    self.tokenizer.do_lower_case = True
+                except AttributeError:
+                    self.tokenizer.basic_tokenizer.do_lower_case = True
         self._forward_args = set(inspect.signature(self.auto_model.forward).parameters)
         self.to(device)
         self.eval()

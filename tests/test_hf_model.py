@@ -78,3 +78,15 @@ def test_a_folder_with_extra_options_loads_through_sentence_transformers(tmp_pat
     ours = encoder.encode(SENTENCES)
     plain = scorer.encoder.encode(SENTENCES)
     assert torch.allclose(ours, plain, atol=1e-6)
+
+
+def test_do_lower_case_is_applied_as_sentence_transformers_does(tmp_path):
+    folder = model_copy(tmp_path, sbert={"do_lower_case": True})
+    encoder = SentenceTransformerEncoder(str(folder), CPU)
+    assert isinstance(encoder.model, PooledTransformer) and encoder.model.do_lower_case
+    ids = encoder.tokenize(["CO2 Traps HEAT."])[0]
+    assert ids == encoder.tokenize(["co2 traps heat."])[0]
+    theirs = sentence_transformer_of(encoder).encode(
+        ["CO2 Traps HEAT."], convert_to_tensor=True, normalize_embeddings=True
+    )
+    assert torch.allclose(encoder.encode(["CO2 Traps HEAT."]), theirs, atol=1e-6)
