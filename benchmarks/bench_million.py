@@ -127,8 +127,11 @@ def iter_child(src: Path, out: Path, chunk: int) -> None:
 
 def run_child(cmd: list[str], out: Path, limit: float | None, sample: float) -> dict:
     """Run ``cmd``, sampling RSS and rows on disk; SIGKILL it after ``limit`` seconds."""
+    import resource
+
     counter = RowCounter(out)
     start_rows = counter.update()
+    cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     samples = []
@@ -136,17 +139,27 @@ def run_child(cmd: list[str], out: Path, limit: float | None, sample: float) -> 
     while proc.poll() is None:
         time.sleep(sample)
         t = time.perf_counter() - t0
-        samples.append({"t": round(t, 1), "rows": counter.update(), "rss_mb": rss_mb(proc.pid)})
+        load = round(os.getloadavg()[0], 1)
+        samples.append(
+            {"t": round(t, 1), "rows": counter.update(), "rss_mb": rss_mb(proc.pid), "load": load}
+        )
         s = samples[-1]
-        print(f"   {s['t']:8.1f} s {s['rows']:>9,d} rows {s['rss_mb']:8.0f} MB RSS", flush=True)
+        print(
+            f"   {s['t']:8.1f} s {s['rows']:>9,d} rows {s['rss_mb']:8.0f} MB RSS  load {load}",
+            flush=True,
+        )
         if limit is not None and t > limit:
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait()
             killed = True
     err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
     dt = time.perf_counter() - t0
+    cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
     rows = counter.update() - start_rows
     return {
+        "cpu_seconds": cpu,
+        "rows_per_cpu_s": rows / cpu if cpu else float("nan"),
         "cmd": cmd,
         "seconds": dt,
         "rows": rows,
@@ -231,6 +244,11 @@ def main(argv: list[str] | None = None) -> None:
     out = args.file.with_name(args.file.stem + f".{mode}.scores.jsonl")
     report: dict = {"pairs": args.pairs, "file": str(args.file), "mode": args.mode}
     report["load_avg_start"] = os.getloadavg()
+    sys.path.insert(0, str(ROOT))
+    from cec.encode import cpu_features
+
+    report["cpu_count"] = os.cpu_count()
+    report["cpu_features"] = cpu_features()
     if args.mode != "none":
         out.unlink(missing_ok=True)
         if args.mode == "cli":
@@ -245,7 +263,8 @@ def main(argv: list[str] | None = None) -> None:
         run["check"] = check_rows(out, args.pairs)
         report["run"] = run
         print(
-            f"   {run['rows']:,} rows in {run['seconds']:.0f} s = {run['rows_per_s']:.1f} rows/s,"
+            f"   {run['rows']:,} rows in {run['seconds']:.0f} s = {run['rows_per_s']:.1f} rows/s"
+            f" ({run['rows_per_cpu_s']:.1f} rows per CPU-second),"
             f" peak RSS {run['peak_rss_mb']:.0f} MB, killed={run['killed']}, check={run['check']}"
         )
         if run["killed"] and args.mode == "cli" and args.resume_seconds > 0:
