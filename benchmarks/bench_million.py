@@ -19,6 +19,7 @@ Prints a table of the samples and writes ``benchmarks/results/bench_million.json
     python benchmarks/bench_million.py --mode cli                       # the whole million
     python benchmarks/bench_million.py --mode cli --max-seconds 1200 --resume-seconds 120
     python benchmarks/bench_million.py --mode iter --max-seconds 600 --ray 2000
+    python benchmarks/bench_million.py --mode resume --resume-seconds 600   # continue a killed cli run
 """
 
 from __future__ import annotations
@@ -223,7 +224,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     ap.add_argument("--pairs", type=int, default=1_000_000)
     ap.add_argument("--file", type=Path, default=Path("/tmp/cec_million.jsonl"))
-    ap.add_argument("--mode", choices=["cli", "iter", "none"], default="cli")
+    ap.add_argument("--mode", choices=["cli", "iter", "resume", "none"], default="cli")
     ap.add_argument("--chunk", type=int, default=1024)
     ap.add_argument("--sample", type=float, default=15.0, help="seconds between RSS samples")
     ap.add_argument("--max-seconds", type=float, default=None, help="SIGKILL the run after this")
@@ -240,7 +241,7 @@ def main(argv: list[str] | None = None) -> None:
         write_pairs(args.file, args.pairs)
         print(f"wrote {args.pairs:,} pairs to {args.file} in {time.perf_counter() - t:.0f} s")
     # --mode none --ray N compares with the rows of an earlier --mode cli run
-    mode = "cli" if args.mode == "none" else args.mode
+    mode = "cli" if args.mode in ("none", "resume") else args.mode
     out = args.file.with_name(args.file.stem + f".{mode}.scores.jsonl")
     report: dict = {"pairs": args.pairs, "file": str(args.file), "mode": args.mode}
     report["load_avg_start"] = os.getloadavg()
@@ -249,7 +250,18 @@ def main(argv: list[str] | None = None) -> None:
 
     report["cpu_count"] = os.cpu_count()
     report["cpu_features"] = cpu_features()
-    if args.mode != "none":
+    if args.mode == "resume":  # continue an earlier (killed) --mode cli run for --resume-seconds
+        cmd = ["cec", "score", str(args.file), "--format", "jsonl", "-o", str(out), "-q"]
+        cmd += ["--chunk-size", str(args.chunk), "--resume"]
+        print("== resume: " + " ".join(cmd))
+        before = check_rows(out, args.pairs)
+        again = run_child(cmd, out, args.resume_seconds or None, args.sample)
+        again["rows_per_s"] = again["rows"] / again["seconds"]
+        again["check_before"] = before
+        again["check"] = check_rows(out, args.pairs)
+        report["resume"] = again
+        print(f"   {before['rows']:,} rows before, +{again['rows']:,} rows; check={again['check']}")
+    elif args.mode != "none":
         out.unlink(missing_ok=True)
         if args.mode == "cli":
             cmd = ["cec", "score", str(args.file), "--format", "jsonl", "-o", str(out), "-q"]
