@@ -112,7 +112,8 @@ class MemoryCache(EmbeddingCache):
         vectors = _check_vectors(sentences, vectors)
         with self._lock:
             for s, v in zip(sentences, vectors, strict=True):
-                self._data[(key, s)] = v
+                # a copy: a view would keep the caller's whole array alive while this row is
+                self._data[(key, s)] = v.copy()
                 if self.max_items is not None:
                     self._data.move_to_end((key, s))
             if self.max_items is not None:

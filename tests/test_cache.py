@@ -38,6 +38,34 @@ def test_memory_cache_round_trip_and_lru():
     assert not cache.get("other@key|fp32", ["a"])[0].any()  # keys never mix
 
 
+def test_memory_cache_holds_only_its_rows_not_the_callers_array():
+    """A kept vector must not pin the whole array it came from: the bound is a bound.
+
+    Before the fix each stored row was a view of the encoded chunk, so one surviving sentence
+    kept its chunk's whole array alive (the reuse buffer of a million-pair stream grew by
+    megabytes per chunk).
+    """
+    import gc
+    import tracemalloc
+
+    cache = MemoryCache(max_items=2)
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        for k in range(20):  # 20 chunks of 2,000 vectors (3 MB each); 2 rows survive
+            chunk = np.random.default_rng(k).random((2000, 384), dtype=np.float32)
+            cache.put("m", [f"c{k}s{i}" for i in range(2000)], chunk)
+            del chunk
+        gc.collect()
+        held = tracemalloc.get_traced_memory()[0] - base
+    finally:
+        tracemalloc.stop()
+    assert len(cache) == 2
+    assert held < 200_000, f"the cache holds {held:,} bytes for 2 vectors of 384 floats"
+    found, rows = cache.get("m", ["c19s1998", "c19s1999"])
+    assert found.all() and rows.shape == (2, 384)
+
+
 def test_sqlite_cache_returns_identical_bytes(tmp_path):
     path = tmp_path / "sub" / "emb.sqlite"
     cache = SQLiteCache(path)
