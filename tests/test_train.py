@@ -206,8 +206,8 @@ def test_checkpoint_files_are_fsynced_before_the_rename_and_the_folder_after(tmp
     model = torch.nn.Linear(3, 2)
     opt = torch.optim.AdamW(model.parameters(), lr=0.1)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
-    monkeypatch.setattr(train_mod.os, "fsync", fsync)
-    monkeypatch.setattr(train_mod.os, "replace", replace)
+    monkeypatch.setattr(os, "fsync", fsync)  # the os module every writer uses
+    monkeypatch.setattr(os, "replace", replace)
     final = train_mod._save_checkpoint(tmp_path, 7, model, None, opt, sched, {"step": 7}, 2)
     monkeypatch.undo()
     (rename,) = [i for i, e in enumerate(events) if e[0] == "replace"]
