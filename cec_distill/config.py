@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cec._checks import check_positive_int
+
 __all__ = [
     "ConfigError",
     "ModelConfig",
@@ -355,16 +357,12 @@ class GenerateConfig:
 
 def _positive(obj: Any, *names: str) -> None:
     for n in names:
-        v = getattr(obj, n)
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise ConfigError(f"{n} must be a positive integer, got {v!r}")
+        check_positive_int(getattr(obj, n), n, error=ConfigError)
 
 
 def _nonneg(obj: Any, *names: str) -> None:
     for n in names:
-        v = getattr(obj, n)
-        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-            raise ConfigError(f"{n} must be a non-negative integer, got {v!r}")
+        check_positive_int(getattr(obj, n), n, minimum=0, error=ConfigError)
 
 
 def _check_model(m: ModelConfig, q: QuantConfig, lora: LoraSettings | None) -> None:

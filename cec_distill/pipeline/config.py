@@ -6,6 +6,7 @@ import copy
 from pathlib import Path
 from typing import Any
 
+from cec._checks import check_positive_int
 from cec_distill.config import ConfigError, load_yaml, merge
 
 __all__ = ["load_study_config", "STAGES"]
@@ -41,8 +42,8 @@ def load_study_config(config: str | Path | dict, overrides: dict | None = None) 
     if not isinstance(d, dict) or not d.get("path"):
         raise ConfigError("study config: data.path is required")
     for k in ("n_train", "n_validation", "n_test"):
-        if k in d and (isinstance(d[k], bool) or not isinstance(d[k], int) or d[k] < 0):
-            raise ConfigError(f"data.{k} must be a non-negative integer, got {d[k]!r}")
+        if k in d:
+            check_positive_int(d[k], f"data.{k}", minimum=0, error=ConfigError)
     for k in ("train_file", "validation_file", "output_dir"):
         if k in data["student"]:
             raise ConfigError(f"student.{k} is set by the pipeline; remove it")
