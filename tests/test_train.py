@@ -14,6 +14,7 @@ import yaml
 from safetensors.torch import load_file
 from tiny_models import build_tiny_llama, tiny_instances
 
+from cec.cache import SQLiteCache
 from cec_distill.config import (
     ConfigError,
     FormatConfig,
@@ -295,8 +296,10 @@ def test_answer_first_with_semantic_loss_trains_and_generates(tiny, tmp_path, sc
     head = ProjectionHead.load(tmp_path / "pst" / "adapter")
     assert (head.in_dim, head.out_dim) == (64, scorer.encode(["x"]).shape[1])
     assert (tmp_path / "pst" / "adapter" / HEAD_FILE).is_file()
-    cache = load_file(str(tmp_path / "pst" / "semantic_targets.safetensors"))
+    cache = SQLiteCache(tmp_path / "pst" / "semantic_targets.sqlite")  # cec's embedding cache
     assert len(cache) == 3  # three distinct rationales among 12 items, each embedded once
+    texts = {x.explanations[0] for x in tiny_instances(12)}
+    assert cache.get(scorer.encoder.key, sorted(texts))[0].all()
     fmt = json.loads((tmp_path / "pst" / "adapter" / "cec_format.json").read_text())
     assert fmt["order"] == "answer_first" and fmt["label_in_prompt"] is False
 

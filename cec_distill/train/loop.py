@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from cec.cache import EmbeddingCache
 from cec_distill.config import LORA_TARGETS, TrainConfig, to_dict
 from cec_distill.data import load_instances
 from cec_distill.formatting import collate, use_chat_template
@@ -174,10 +175,9 @@ def train(
             cfg.semantic_encoder, device=str(device) if device.type == "cuda" else "cpu"
         )
     if cfg.rationale_loss != "token":
-        cache = out_dir / "semantic_targets.safetensors"
-        key = getattr(scorer.encoder, "key", "")
-        sem_train = target_embeddings(texts, scorer.encode, cache, key)
-        sem_val = target_embeddings(val_texts, scorer.encode, cache, key) if val_texts else None
+        cache = _semantic_cache(scorer, out_dir)
+        sem_train = target_embeddings(texts, scorer, cache)
+        sem_val = target_embeddings(val_texts, scorer, cache) if val_texts else None
         torch.manual_seed(cfg.seed + 1)
         head = ProjectionHead(
             model.config.hidden_size, sem_train.shape[1], cfg.projection_hidden
@@ -365,6 +365,23 @@ def train(
             json.dumps(asdict(result), indent=2) + "\n", encoding="utf-8"
         )
     return result
+
+
+#: The embedding cache of the semantic targets when the scorer has no persistent cache of its own.
+SEMANTIC_CACHE_FILE = "semantic_targets.sqlite"
+
+
+def _semantic_cache(scorer: Any, out_dir: Path) -> EmbeddingCache | Path | None:
+    """Where the frozen rationale embeddings are read from and written to: the scorer's own
+    cache when it keeps vectors across runs, else ``output_dir/semantic_targets.sqlite`` (a
+    resumed or repeated run reads them back); an anonymous encoder gets only the scorer's
+    in-process cache, if any (its vectors must not outlive it)."""
+    own = getattr(scorer, "cache", None)
+    if own is not None and own.persistent:
+        return own
+    if scorer.encoder.anonymous:
+        return own
+    return out_dir / SEMANTIC_CACHE_FILE
 
 
 def _write_config(out_dir: Path, cfg: TrainConfig, used_4bit: bool, max_length: int) -> None:
