@@ -100,6 +100,11 @@ def test_presets_carry_the_paper_hyperparameters(preset, name, max_length):
         ({"lora": {"rank": 4}}, r"lora: unknown key.*rank"),
         ({"rationale_loss": "vibes"}, "rationale_loss"),
         ({"semantic_weight": -1.0}, "semantic_weight"),
+        ({"lora": {"r": 0}}, "lora.r must be a positive integer, got 0"),
+        ({"lora": {"alpha": -8}}, "lora.alpha must be a positive integer, got -8"),
+        ({"reference_index": -1}, "reference_index must be a non-negative integer, got -1"),
+        ({"save_steps": -1}, "save_steps must be a non-negative integer, got -1"),
+        ({"batch_size": 0}, "batch_size must be a positive integer, got 0"),
         ({"quantization": {"load_in_4bit": "maybe"}}, "load_in_4bit"),
         ({"format": {"order": "answer_first", "label_in_prompt": True}}, "answer_first"),
         ({"preset": "gpt-5"}, "unknown preset"),
@@ -117,6 +122,16 @@ def test_presets_carry_the_paper_hyperparameters(preset, name, max_length):
 def test_bad_config_raises_naming_the_key(bad, match):
     with pytest.raises(ConfigError, match=match):
         load_train_config({"preset": "tinyllama-1.1b", "train_file": "t", "output_dir": "o", **bad})
+
+
+@pytest.mark.parametrize("field", ["epochs", "reference_index", "max_steps"])
+def test_bools_are_not_counts_even_when_the_dataclass_is_built_directly(field):
+    from cec_distill.config import TrainConfig
+
+    with pytest.raises(ConfigError, match=rf"^{field} must be a (positive|non-negative) integer"):
+        TrainConfig(
+            train_file="t", output_dir="o", model=ModelConfig(name_or_path="m"), **{field: True}
+        )
 
 
 def test_semantic_loss_is_accepted_where_cross_entropy_still_has_tokens():
