@@ -8,12 +8,26 @@ __all__ = ["check_positive_int"]
 
 
 def check_positive_int(
-    value: Any, name: str, *, minimum: int = 1, none_ok: bool = False, what: str | None = None
+    value: Any,
+    name: str,
+    *,
+    minimum: int = 1,
+    none_ok: bool = False,
+    what: str | None = None,
+    error: type[ValueError] = ValueError,
 ) -> Any:
     """``value`` if it is an int >= ``minimum`` (bools refused; ``None`` when ``none_ok``).
 
+    Args:
+        value: The value to check.
+        name: The argument's name, for the message.
+        minimum: The smallest value allowed (0: non-negative).
+        none_ok: Accept ``None``.
+        what: What the value must be, in words (default: from ``minimum`` and ``none_ok``).
+        error: The ``ValueError`` subclass to raise (e.g. a configuration error).
+
     Raises:
-        ValueError: Naming ``name`` and what was given.
+        ValueError: Naming ``name`` and what was given (``error``, a subclass, when given).
 
     Examples:
         >>> check_positive_int(8, "batch_size")
@@ -32,5 +46,5 @@ def check_positive_int(
             )
             if none_ok:
                 what += " or None"
-        raise ValueError(f"{name} must be {what}, got {value!r}")
+        raise error(f"{name} must be {what}, got {value!r}")
     return value

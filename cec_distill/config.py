@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cec._checks import check_positive_int
+
 __all__ = [
     "ConfigError",
     "ModelConfig",
@@ -295,8 +297,7 @@ class TrainConfig:
             )
         if self.semantic_weight < 0:
             raise ConfigError(f"semantic_weight must be >= 0, got {self.semantic_weight!r}")
-        if self.reference_index < 0:
-            raise ConfigError(f"reference_index must be >= 0, got {self.reference_index!r}")
+        _nonneg(self, "reference_index")
         if self.truncated_labels not in ("keep", "drop", "error"):
             raise ConfigError(
                 f"truncated_labels must be keep, drop or error, got {self.truncated_labels!r}"
@@ -355,16 +356,12 @@ class GenerateConfig:
 
 def _positive(obj: Any, *names: str) -> None:
     for n in names:
-        v = getattr(obj, n)
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise ConfigError(f"{n} must be a positive integer, got {v!r}")
+        check_positive_int(getattr(obj, n), n, error=ConfigError)
 
 
 def _nonneg(obj: Any, *names: str) -> None:
     for n in names:
-        v = getattr(obj, n)
-        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-            raise ConfigError(f"{n} must be a non-negative integer, got {v!r}")
+        check_positive_int(getattr(obj, n), n, minimum=0, error=ConfigError)
 
 
 def _check_model(m: ModelConfig, q: QuantConfig, lora: LoraSettings | None) -> None:
@@ -386,8 +383,8 @@ def _check_model(m: ModelConfig, q: QuantConfig, lora: LoraSettings | None) -> N
             f"quantization.compute_dtype must be one of {dtypes}, got {q.compute_dtype!r}"
         )
     if lora is not None:
-        if lora.r < 1 or lora.alpha < 1:
-            raise ConfigError(f"lora.r and lora.alpha must be >= 1, got {lora.r}, {lora.alpha}")
+        for name in ("r", "alpha"):
+            check_positive_int(getattr(lora, name), f"lora.{name}", error=ConfigError)
         if not 0 <= lora.dropout < 1:
             raise ConfigError(f"lora.dropout must be in [0, 1), got {lora.dropout!r}")
         if lora.bias not in ("none", "all", "lora_only"):

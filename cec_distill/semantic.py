@@ -4,7 +4,8 @@ The student's last hidden states over its rationale tokens (teacher forcing) are
 mapped by a small trained :class:`ProjectionHead` into the sentence-embedding space and
 compared with the frozen sentence embedding of the teacher's rationale: the loss is the mean
 cosine distance ``1 - cos``. Target embeddings come from CEC's encoder (the same one that scores
-the explanations) and are computed once and cached on disk (:func:`target_embeddings`).
+the explanations) and are read from CEC's embedding cache (:mod:`cec.cache`), shared across runs
+and keyed by the encoder's identity (:func:`target_embeddings`).
 
 Example:
     >>> import torch
@@ -19,15 +20,16 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from cec._files import atomic_target, durable_replace
+from cec.cache import EmbeddingCache, encode_cached, resolve_cache
+from cec.encode import Encoder
+from cec.scorer import CEC
 
 __all__ = ["ProjectionHead", "semantic_loss", "target_embeddings", "HEAD_FILE"]
 
@@ -115,36 +117,51 @@ def semantic_loss(
 
 def target_embeddings(
     texts: Sequence[str],
-    encode: Callable[[list[str]], torch.Tensor],
-    cache_file: str | os.PathLike | None = None,
-    encoder_key: str = "",
+    encoder: Encoder | CEC,
+    cache: str | os.PathLike[str] | EmbeddingCache | None = None,
 ) -> torch.Tensor:
-    """Frozen sentence embeddings ``[n, d]`` of the teacher rationales, cached on disk.
+    """Frozen sentence embeddings ``[n, d]`` (float32, CPU) of the teacher rationales.
 
-    Each text is embedded whole (one vector per rationale). The cache maps
-    ``sha256(encoder_key, text)`` to its vector, so it is shared across runs that use the same
-    encoder and grows as new texts appear.
+    Each text is embedded whole (one vector per rationale; a text repeated is encoded once)
+    through CEC's one embedding cache (:func:`cec.cache.encode_cached`): vectors are keyed by the
+    encoder's full identity (:attr:`cec.encode.Encoder.key`, ``name@identity|precision``), so a
+    cache shared by runs, by the scorer and by several models never hands one model's vectors to
+    another, and a text any earlier run embedded with the same encoder is read back, not
+    encoded again.
 
     Args:
         texts: The rationales.
-        encode: ``list[str] -> [n, d]`` (e.g. ``cec.CEC().encode``).
-        cache_file: A safetensors file (created when absent).
-        encoder_key: Identifies the encoder (e.g. ``CEC().encoder.key``) so caches never mix.
-    """
-    from safetensors.torch import load_file, save_file
+        encoder: A :class:`cec.CEC` (its encoder is used) or a :class:`cec.encode.Encoder`.
+        cache: ``None`` (encode every text), ``"memory"``, a file path (an SQLite cache, kept
+            across runs and safe to share between processes) or a
+            :class:`~cec.cache.EmbeddingCache` (e.g. the scorer's own ``cache``).
 
-    keys = [hashlib.sha256(f"{encoder_key}\x00{t}".encode()).hexdigest()[:32] for t in texts]
-    cache: dict[str, torch.Tensor] = {}
-    if cache_file is not None and Path(cache_file).is_file():
-        cache = load_file(str(cache_file))
-    todo = sorted({k: t for k, t in zip(keys, texts, strict=True) if k not in cache}.items())
-    if todo:
-        emb = torch.as_tensor(encode([t for _, t in todo])).detach().to("cpu", torch.float32)
-        for (k, _), e in zip(todo, emb, strict=True):
-            cache[k] = e.contiguous()
-        if cache_file is not None:
-            p = Path(cache_file)
-            tmp = atomic_target(p)
-            save_file(cache, str(tmp))
-            durable_replace(tmp, p)
-    return torch.stack([cache[k] for k in keys]) if keys else torch.zeros(0, 0)
+    Raises:
+        TypeError: ``texts`` is not a sequence of strings or ``encoder`` not an encoder.
+        ValueError: A persistent cache with an anonymous encoder (a callable without a name:
+            two different functions would share vectors).
+    """
+    if isinstance(texts, str) or not all(isinstance(t, str) for t in texts):
+        raise TypeError("texts must be a sequence of strings")
+    enc = encoder.encoder if isinstance(encoder, CEC) else encoder
+    if not isinstance(enc, Encoder):
+        raise TypeError(
+            f"encoder must be a cec.CEC or a cec.encode.Encoder, got {type(encoder).__name__}"
+        )
+    persistent = (
+        cache.persistent
+        if isinstance(cache, EmbeddingCache)
+        else isinstance(cache, (str, os.PathLike)) and cache != "memory"
+    )
+    if persistent and enc.anonymous:  # refused before a cache file is made
+        raise ValueError(
+            f"cache: a persistent cache needs an encoder that says what it computes, but "
+            f"{enc.name!r} is anonymous; name it (cec.CallableEncoder(fn, name=..., "
+            "version=...)) or use cache='memory'"
+        )
+    unique = list(dict.fromkeys(texts))
+    if not unique:
+        return torch.zeros(0, 0)
+    vectors = encode_cached(enc, unique, resolve_cache(cache)).detach().to("cpu", torch.float32)
+    row = {t: i for i, t in enumerate(unique)}
+    return vectors[[row[t] for t in texts]]

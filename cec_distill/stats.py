@@ -47,6 +47,8 @@ from typing import Any
 import numpy as np
 from scipy import stats as sps
 
+from cec._checks import check_positive_int
+
 __all__ = [
     "TestResult",
     "Interval",
@@ -170,6 +172,7 @@ def bootstrap_ci(
         if len(arrays) != 1:
             raise ValueError("statistic is required for several arrays")
         statistic = np.mean
+    check_positive_int(n_resamples, "n_resamples")
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
     if len(arrays[0]) < 2:
@@ -212,6 +215,7 @@ def paired_bootstrap_test(
     (mean zero) and the two-sided p-value is the share at least as far from zero as the observed
     difference, with the +1 correction.
     """
+    check_positive_int(n_resamples, "n_resamples")
     x, y = _pair(a, b)
     d = x - y
     observed = float(d.mean())
@@ -231,6 +235,7 @@ def approximate_randomization(
     a: Sequence[float], b: Sequence[float], *, n_resamples: int = 10_000, seed: int = 0
 ) -> TestResult:
     """Paired approximate randomisation test of mean(a - b) = 0 (random swaps per item)."""
+    check_positive_int(n_resamples, "n_resamples")
     x, y = _pair(a, b)
     res = sps.permutation_test(
         (x, y), lambda u, v, axis=-1: np.mean(u - v, axis=axis), permutation_type="samples",
@@ -247,8 +252,7 @@ def sample_indices(n: int, k: int | None, seed: int) -> np.ndarray:
     """``k`` distinct item indices out of ``n``, sorted, drawn with ``seed`` (all when k is None)."""
     if k is None:
         return np.arange(n)
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 2:
-        raise ValueError(f"k must be an integer >= 2, got {k!r}")
+    check_positive_int(int(k) if isinstance(k, np.integer) else k, "k", minimum=2)
     if k > n:
         raise ValueError(f"k={k} is larger than the number of items ({n})")
     return np.sort(np.random.default_rng(seed).choice(n, size=k, replace=False))

@@ -126,3 +126,22 @@ def test_no_import_cycles_anywhere():
         if v not in index:
             visit(v)
     assert cycles == []
+
+
+def test_no_submodule_imports_a_package_that_imports_it():
+    """A package's ``__init__`` that re-exports its submodules' names is a facade: a submodule
+    importing it back is a cycle the Tarjan check above skips (it allows ``v -> v's package``)."""
+
+    def reachable(start: str) -> set[str]:
+        seen, todo = set(), [start]
+        while todo:
+            for w in GRAPH[todo.pop()]:
+                if w not in seen:
+                    seen.add(w)
+                    todo.append(w)
+        return seen
+
+    hidden = sorted(
+        (m, p) for m in GRAPH for p in GRAPH[m] if m.startswith(p + ".") and m in reachable(p)
+    )
+    assert not hidden, f"submodules importing a package that imports them: {hidden}"

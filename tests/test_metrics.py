@@ -162,6 +162,19 @@ def test_bertscore_empty_texts_score_zero(bert):
     assert out[0] == 0.0 and out[1] == pytest.approx(1.0, abs=1e-4)
 
 
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("bertscore_layer", -1, "bertscore_layer must be a non-negative int, got -1"),
+        ("bertscore_layer", True, "bertscore_layer must be a non-negative int, got True"),
+        ("bertscore_batch_size", 0, "bertscore_batch_size must be a positive integer, got 0"),
+    ],
+)
+def test_bertscore_integer_options_are_checked_naming_the_option(option, value, message):
+    with pytest.raises(ValueError, match=f"^{message}$"):
+        M.get_metric("bertscore", device="cpu", **{option: value})
+
+
 def test_bertscore_unavailable_model_fails_clearly(tmp_path):
     from huggingface_hub import try_to_load_from_cache
 

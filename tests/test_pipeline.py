@@ -108,6 +108,11 @@ def test_study_config_errors_name_the_key(study):
         load_study_config({**study, "data": {"n_train": 3}})
     with pytest.raises(ConfigError, match="epochs"):
         load_study_config({**study, "student": {**study["student"], "epochs": 0}})
+    for bad in (-1, True, 2.0):
+        with pytest.raises(
+            ConfigError, match=rf"data.n_test must be a non-negative integer, got {bad!r}"
+        ):
+            load_study_config({**study, "data": {**study["data"], "n_test": bad}})
 
 
 # --------------------------------------------------------------------------------------------

@@ -125,3 +125,29 @@ def test_bad_input():
         S.compare_metrics(np.arange(5.0), np.arange(5.0) + 1, k=10)
     with pytest.raises(ValueError, match="confidence"):
         S.bootstrap_ci([1.0, 2.0, 3.0], confidence=95)
+
+
+@pytest.mark.parametrize("k", [1, True, 2.0, np.int64(1)])
+def test_k_must_be_an_integer_of_at_least_two(k):
+    with pytest.raises(ValueError, match="k must be an integer >= 2"):
+        S.sample_indices(10, k, seed=0)
+
+
+def test_k_accepts_numpy_integers():
+    assert S.sample_indices(10, np.int64(3), seed=0).tolist() == S.sample_indices(10, 3, 0).tolist()
+
+
+@pytest.mark.parametrize(
+    "fn",
+    [
+        lambda n: S.paired_bootstrap_test([1.0, 2, 3, 4], [0.5, 2, 2, 3], n_resamples=n),
+        lambda n: S.approximate_randomization([1.0, 2, 3, 4], [0.5, 2, 2, 3], n_resamples=n),
+        lambda n: S.bootstrap_ci([1.0, 2.0, 3.0], n_resamples=n),
+        lambda n: S.bootstrap_paired_difference([1.0, 2, 3], [0.5, 2, 2], n_resamples=n),
+    ],
+)
+@pytest.mark.parametrize("n", [0, -5, 1.5, True])
+def test_n_resamples_must_be_a_positive_integer(fn, n):
+    """Checked before any resampling (``paired_bootstrap_test`` crashed on 0 with IndexError)."""
+    with pytest.raises(ValueError, match=rf"n_resamples must be a positive integer, got {n!r}"):
+        fn(n)

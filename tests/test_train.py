@@ -14,6 +14,7 @@ import yaml
 from safetensors.torch import load_file
 from tiny_models import build_tiny_llama, tiny_instances
 
+from cec.cache import SQLiteCache
 from cec_distill.config import (
     ConfigError,
     FormatConfig,
@@ -99,6 +100,11 @@ def test_presets_carry_the_paper_hyperparameters(preset, name, max_length):
         ({"lora": {"rank": 4}}, r"lora: unknown key.*rank"),
         ({"rationale_loss": "vibes"}, "rationale_loss"),
         ({"semantic_weight": -1.0}, "semantic_weight"),
+        ({"lora": {"r": 0}}, "lora.r must be a positive integer, got 0"),
+        ({"lora": {"alpha": -8}}, "lora.alpha must be a positive integer, got -8"),
+        ({"reference_index": -1}, "reference_index must be a non-negative integer, got -1"),
+        ({"save_steps": -1}, "save_steps must be a non-negative integer, got -1"),
+        ({"batch_size": 0}, "batch_size must be a positive integer, got 0"),
         ({"quantization": {"load_in_4bit": "maybe"}}, "load_in_4bit"),
         ({"format": {"order": "answer_first", "label_in_prompt": True}}, "answer_first"),
         ({"preset": "gpt-5"}, "unknown preset"),
@@ -116,6 +122,16 @@ def test_presets_carry_the_paper_hyperparameters(preset, name, max_length):
 def test_bad_config_raises_naming_the_key(bad, match):
     with pytest.raises(ConfigError, match=match):
         load_train_config({"preset": "tinyllama-1.1b", "train_file": "t", "output_dir": "o", **bad})
+
+
+@pytest.mark.parametrize("field", ["epochs", "reference_index", "max_steps"])
+def test_bools_are_not_counts_even_when_the_dataclass_is_built_directly(field):
+    from cec_distill.config import TrainConfig
+
+    with pytest.raises(ConfigError, match=rf"^{field} must be a (positive|non-negative) integer"):
+        TrainConfig(
+            train_file="t", output_dir="o", model=ModelConfig(name_or_path="m"), **{field: True}
+        )
 
 
 def test_semantic_loss_is_accepted_where_cross_entropy_still_has_tokens():
@@ -206,8 +222,8 @@ def test_checkpoint_files_are_fsynced_before_the_rename_and_the_folder_after(tmp
     model = torch.nn.Linear(3, 2)
     opt = torch.optim.AdamW(model.parameters(), lr=0.1)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
-    monkeypatch.setattr(train_mod.os, "fsync", fsync)
-    monkeypatch.setattr(train_mod.os, "replace", replace)
+    monkeypatch.setattr(os, "fsync", fsync)  # the os module every writer uses
+    monkeypatch.setattr(os, "replace", replace)
     final = train_mod._save_checkpoint(tmp_path, 7, model, None, opt, sched, {"step": 7}, 2)
     monkeypatch.undo()
     (rename,) = [i for i, e in enumerate(events) if e[0] == "replace"]
@@ -295,8 +311,10 @@ def test_answer_first_with_semantic_loss_trains_and_generates(tiny, tmp_path, sc
     head = ProjectionHead.load(tmp_path / "pst" / "adapter")
     assert (head.in_dim, head.out_dim) == (64, scorer.encode(["x"]).shape[1])
     assert (tmp_path / "pst" / "adapter" / HEAD_FILE).is_file()
-    cache = load_file(str(tmp_path / "pst" / "semantic_targets.safetensors"))
+    cache = SQLiteCache(tmp_path / "pst" / "semantic_targets.sqlite")  # cec's embedding cache
     assert len(cache) == 3  # three distinct rationales among 12 items, each embedded once
+    texts = {x.explanations[0] for x in tiny_instances(12)}
+    assert cache.get(scorer.encoder.key, sorted(texts))[0].all()
     fmt = json.loads((tmp_path / "pst" / "adapter" / "cec_format.json").read_text())
     assert fmt["order"] == "answer_first" and fmt["label_in_prompt"] is False
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from cec._checks import check_positive_int
 from cec_distill.metrics.base import Metric, _version, register_metric
 
 __all__ = ["BERTScoreMetric", "DEFAULT_BERTSCORE_LAYER", "resolve_bertscore_model"]
@@ -90,13 +91,9 @@ class BERTScoreMetric(Metric):
                 raise ValueError(
                     f"bertscore_layer: no default layer known for {self.model!r}; pass one"
                 )
-        if (
-            isinstance(bertscore_layer, bool)
-            or not isinstance(bertscore_layer, int)
-            or bertscore_layer < 0
-        ):
-            raise ValueError(f"bertscore_layer must be a non-negative int, got {bertscore_layer!r}")
-        self.layer = bertscore_layer
+        self.layer = check_positive_int(
+            bertscore_layer, "bertscore_layer", minimum=0, what="a non-negative int"
+        )
         self.rescale = bool(bertscore_rescale)
         if self.rescale:
             import bert_score
@@ -111,7 +108,7 @@ class BERTScoreMetric(Metric):
         from cec.encode import resolve_device
 
         self.device = str(resolve_device(device))
-        self.batch_size = bertscore_batch_size
+        self.batch_size = check_positive_int(bertscore_batch_size, "bertscore_batch_size")
         weights = Path(self.model) / "model.safetensors"
         if bertscore_model is None and weights.is_file():
             from cec.encode import file_sha256

@@ -6,6 +6,8 @@ import random
 import threading
 from dataclasses import dataclass
 
+from cec._checks import check_positive_int
+
 __all__ = [
     "ON_LENGTH",
     "MAX_LONGER_RETRIES",
@@ -91,18 +93,14 @@ class TeacherConfig:
                 f"token_param must be max_tokens or max_completion_tokens, got {self.token_param!r}"
             )
         for name in ("timeout", "backoff_max", "max_retry_after"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
-        if self.backoff_base < 0:
-            raise ValueError(f"backoff_base must be >= 0, got {self.backoff_base!r}")
+            _check_seconds(getattr(self, name), name)
+        _check_seconds(self.backoff_base, "backoff_base", zero_ok=True)
         for name in ("concurrency", "max_attempts"):
-            v = getattr(self, name)
-            if not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
+            check_positive_int(getattr(self, name), name, what="an integer >= 1")
         for name in ("max_requests", "max_total_tokens", "max_tokens"):
-            v = getattr(self, name)
-            if v is not None and (not isinstance(v, int) or v < 1):
-                raise ValueError(f"{name} must be None or an integer >= 1, got {v!r}")
+            check_positive_int(
+                getattr(self, name), name, none_ok=True, what="None or an integer >= 1"
+            )
         if self.on_length not in ON_LENGTH:
             raise ValueError(
                 f"on_length must be one of {', '.join(ON_LENGTH)}, got {self.on_length!r}"
@@ -115,6 +113,13 @@ class TeacherConfig:
         return RetryPolicy(
             self.max_attempts, self.backoff_base, self.backoff_max, self.max_retry_after
         )
+
+
+def _check_seconds(value: object, name: str, *, zero_ok: bool = False) -> None:
+    """A duration: a real number > 0 (>= 0 with ``zero_ok``); bools and NaN refused."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not ok or not (value >= 0 if zero_ok else value > 0):  # type: ignore[operator]
+        raise ValueError(f"{name} must be {'>=' if zero_ok else '>'} 0, got {value!r}")
 
 
 @dataclass(frozen=True)
