@@ -47,6 +47,7 @@ from cec.io import (
     read_text_pairs,
 )
 from cec.segment import DEFAULT_SPLITTER, available_splitters
+from cec.signature import nrefs_label
 
 _typer_help.tidy()
 
@@ -276,18 +277,15 @@ class Summary:
 
     @property
     def nrefs_label(self) -> str:
-        return (
-            str(next(iter(self.nrefs))) if len(self.nrefs) == 1 else ("var" if self.nrefs else "1")
-        )
+        return nrefs_label(self.nrefs)
 
     def to_dict(self, signature: str) -> dict[str, Any]:
-        def plain(x: float) -> float | None:
-            return None if math.isnan(x) else x
+        from cec.result import json_safe  # numpy: loaded here, not at CLI start-up
 
         return {
-            "cec": plain(self.mean),
-            "forward": plain(self._avg(self.sum_fwd)),
-            "backward": plain(self._avg(self.sum_bwd)),
+            "cec": json_safe(self.mean),
+            "forward": json_safe(self._avg(self.sum_fwd)),
+            "backward": json_safe(self._avg(self.sum_bwd)),
             "n": self.n,
             "n_empty": self.n_empty,
             "signature": signature,
