@@ -40,7 +40,10 @@ def test_scorer_metric_explain_and_cli_label_nrefs_alike(scorer, tmp_path, capsy
     alignments = scorer.align(GENS, refs)
     path = tmp_path / "items.jsonl"
     path.write_text(
-        "".join(json.dumps({"prediction": g, "reference": r}) + "\n" for g, r in zip(GENS, refs))
+        "".join(
+            json.dumps({"prediction": g, "reference": r}) + "\n"
+            for g, r in zip(GENS, refs, strict=True)
+        )
     )
     assert main(["score", str(path), "--format", "json", "--quiet", "--device", "cpu"]) == 0
     cli = json.loads(capsys.readouterr().out)["summary"]["signature"]
