@@ -18,7 +18,7 @@ from cec.cli.options import EmptyPolicy, InputFields, ScorerOptions, shared
 
 COMMANDS = {  # command -> (group, fields it does not offer)
     "score": {ScorerOptions: (), InputFields: ()},
-    "explain": {ScorerOptions: ("precision", "cache"), InputFields: ()},
+    "explain": {ScorerOptions: (), InputFields: ()},
     "baseline": {ScorerOptions: ("empty", "cache")},
 }
 
@@ -109,3 +109,22 @@ def test_input_fields_read_an_item_file(tmp_path):
         "Ice melts.",
         ["Seas rise.", "Ice melts."],
     )
+
+
+def test_explain_takes_the_precision_and_cache_of_score(scorer, tmp_path, capsys):
+    """`cec explain --precision int8 --cache FILE` aligns with the int8 scorer `cec score` uses."""
+    import json
+
+    import cec
+    from cec.cli import main
+
+    gen, ref = "CO2 traps heat. The planet warms.", "The planet warms because CO2 traps heat."
+    cache = tmp_path / "emb.sqlite"
+    args = ["explain", gen, ref, "--json", "--device", "cpu", "--precision", "int8"]
+    assert main([*args, "--cache", str(cache)]) == 0
+    got = json.loads(capsys.readouterr().out)
+    want = cec.CEC(device="cpu", precision="int8").align(gen, ref)
+    assert "|prec:int8" in got["signature"] and got["signature"] == str(want.signature)
+    assert got["cec"] == pytest.approx(want.sym, abs=1e-6)
+    assert got["cec"] != pytest.approx(scorer.align(gen, ref).sym, abs=1e-6)  # not fp32's
+    assert cache.is_file() and cache.stat().st_size > 0

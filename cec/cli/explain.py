@@ -35,7 +35,7 @@ def _find_item(records: Iterator[Record], item: str, path: Path) -> Record:
 
 @app.command("explain")
 @shared(InputFields, "fields")
-@shared(ScorerOptions, "scorer_options", skip=("precision", "cache"))
+@shared(ScorerOptions, "scorer_options")
 def explain_command(
     generated: Annotated[
         str | None, typer.Argument(help="Generated explanation text.", show_default=False)
