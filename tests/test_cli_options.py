@@ -127,4 +127,8 @@ def test_explain_takes_the_precision_and_cache_of_score(scorer, tmp_path, capsys
     assert "|prec:int8" in got["signature"] and got["signature"] == str(want.signature)
     assert got["cec"] == pytest.approx(want.sym, abs=1e-6)
     assert got["cec"] != pytest.approx(scorer.align(gen, ref).sym, abs=1e-6)  # not fp32's
-    assert cache.is_file() and cache.stat().st_size > 0
+    from cec.cache import SQLiteCache
+
+    stored = SQLiteCache(cache)
+    assert len(stored) >= 3  # the three sentences of the pair went through --cache
+    stored.close()
