@@ -32,7 +32,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from cec.inputs import EmptyTextWarning, validate_pairs
-from cec.signature import Signature
+from cec.result import json_safe
+from cec.signature import Signature, nrefs_label
 from cec.similarity import exact_cosines
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -127,25 +128,21 @@ class Alignment:
     # -- output --------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         """Plain Python types (JSON-serialisable; NaN becomes None)."""
-
-        def plain(x: float) -> float | None:
-            return None if math.isnan(x) else float(x)
-
         return {
-            "cec": plain(self.sym),
-            "forward": plain(self.forward),
-            "backward": plain(self.backward),
+            "cec": json_safe(self.sym),
+            "forward": json_safe(self.forward),
+            "backward": json_safe(self.backward),
             "empty": self.empty,
             "best_ref": self.best_ref,
             "threshold": self.threshold,
             "generated": [
-                {"text": t, "best_match": int(m), "score": plain(float(s))}
+                {"text": t, "best_match": int(m), "score": json_safe(float(s))}
                 for t, m, s in zip(
                     self.generated, self.generated_match, self.generated_score, strict=True
                 )
             ],
             "reference": [
-                {"text": t, "best_match": int(m), "score": plain(float(s))}
+                {"text": t, "best_match": int(m), "score": json_safe(float(s))}
                 for t, m, s in zip(
                     self.reference, self.reference_match, self.reference_score, strict=True
                 )
@@ -221,7 +218,7 @@ def align(
         for s in sents:
             unique.setdefault(s, len(unique))
     emb = scorer.encode(list(unique)).double().cpu().numpy() if unique else np.zeros((0, 1))
-    signature = scorer.signature_for(gens, refs).with_(nrefs=_nrefs_label(refs))
+    signature = scorer.signature_for(gens, refs).with_(nrefs=nrefs_label(len(r) for r in refs))
     # the matrix and scores here are plain Eq. 2: drop the direction-aware marker, if any
     signature = signature.with_(extra=tuple(kv for kv in signature.extra if kv[0] != "dir"))
 
@@ -258,11 +255,6 @@ def align(
             stacklevel=3,
         )
     return out[0] if single else out
-
-
-def _nrefs_label(refs: list[list[str]]) -> str:
-    distinct = {len(r) for r in refs}
-    return str(distinct.pop()) if len(distinct) == 1 else "var"
 
 
 # ---------------------------------------------------------------------------------------------

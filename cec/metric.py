@@ -23,14 +23,13 @@ Examples:
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
 
-from cec.result import CECResult
-from cec.signature import Signature
+from cec.result import CECResult, json_safe
+from cec.signature import Signature, nrefs_label
 
 __all__ = ["CECMetric", "compute"]
 
@@ -186,15 +185,13 @@ class CECMetric:
             signature = Signature.parse(str(self.scorer.signature))
         else:
             signature = Signature.parse(source._signature)
-        distinct = set(st["nrefs"])
-        nrefs = str(distinct.pop()) if len(distinct) == 1 else ("var" if distinct else "1")
         return CECResult(
             forward=np.asarray(st["forward"], dtype=np.float64),
             backward=np.asarray(st["backward"], dtype=np.float64),
             sym=np.asarray(st["sym"], dtype=np.float64),
             empty=np.asarray(st["empty"], dtype=bool),
             best_ref=np.asarray(st["best_ref"], dtype=np.int64),
-            signature=signature.with_(nrefs=nrefs),
+            signature=signature.with_(nrefs=nrefs_label(st["nrefs"])),
         )
 
     def __repr__(self) -> str:
@@ -236,10 +233,10 @@ def compute(
     )
     result = get_scorer(**options).score(gens, refs)
     return {
-        "cec": _plain(result.mean),
-        "forward": _plain(result.mean_forward),
-        "backward": _plain(result.mean_backward),
-        "scores": [_plain(x) for x in result.sym.tolist()],
+        "cec": json_safe(result.mean),
+        "forward": json_safe(result.mean_forward),
+        "backward": json_safe(result.mean_backward),
+        "scores": [json_safe(x) for x in result.sym.tolist()],
         "n_empty": result.n_empty,
         "signature": str(result.signature),
     }
@@ -249,7 +246,3 @@ def _listed(value: Any, name: str) -> Any:
     if value is None or isinstance(value, str):
         raise TypeError(f"{name} must be a list (one entry per item), got {type(value).__name__}")
     return value
-
-
-def _plain(x: float) -> float | None:
-    return None if math.isnan(x) else float(x)

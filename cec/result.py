@@ -10,7 +10,7 @@ import numpy as np
 
 from cec.signature import Signature
 
-__all__ = ["CECResult", "PairScore"]
+__all__ = ["CECResult", "PairScore", "json_safe"]
 
 
 @dataclass(frozen=True)
@@ -134,16 +134,16 @@ class CECResult:
     def to_dict(self) -> dict[str, Any]:
         """Plain Python types: corpus summary and per-pair lists (JSON-serialisable)."""
         return {
-            "cec": _plain(self.mean),
-            "forward": _plain(self.mean_forward),
-            "backward": _plain(self.mean_backward),
+            "cec": json_safe(self.mean),
+            "forward": json_safe(self.mean_forward),
+            "backward": json_safe(self.mean_backward),
             "n": len(self),
             "n_empty": self.n_empty,
             "signature": str(self.signature),
             "per_item": {
-                "sym": [_plain(v) for v in self.sym.tolist()],
-                "forward": [_plain(v) for v in self.forward.tolist()],
-                "backward": [_plain(v) for v in self.backward.tolist()],
+                "sym": [json_safe(v) for v in self.sym.tolist()],
+                "forward": [json_safe(v) for v in self.forward.tolist()],
+                "backward": [json_safe(v) for v in self.backward.tolist()],
                 "empty": self.empty.tolist(),
                 "best_ref": self.best_ref.tolist(),
             },
@@ -163,6 +163,22 @@ class CECResult:
         return f"CECResult(mean={self.mean:.4f}, n={len(self)}, n_empty={self.n_empty}, signature='{self.signature}')"
 
 
-def _plain(v: float) -> float | None:
-    """NaN becomes None so that JSON stays valid."""
-    return None if isinstance(v, float) and math.isnan(v) else float(v)
+def json_safe(value: Any) -> Any:
+    """``value`` as a plain Python value that ``json.dumps(..., allow_nan=False)`` accepts.
+
+    A float NaN (Python or numpy) becomes ``None``, other floats ``float``, numpy integers
+    ``int`` and numpy booleans ``bool``; anything else is returned as it is. Every result that
+    leaves as JSON (:meth:`CECResult.to_dict`, :func:`cec.metric.compute`, ``cec score``,
+    ``cec_distill`` results files) goes through it.
+
+    Examples:
+        >>> [json_safe(v) for v in (float("nan"), np.float32(0.5), np.int64(3), "a")]
+        [None, 0.5, 3, 'a']
+    """
+    if isinstance(value, (float, np.floating)):
+        return None if math.isnan(value) else float(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    return value

@@ -38,7 +38,7 @@ from cec.inputs import (
 from cec.rescale import check_weights, resolve_baseline
 from cec.result import CECResult, PairScore
 from cec.segment import Segmented, Splitter, get_splitter
-from cec.signature import Signature
+from cec.signature import Signature, nrefs_label
 from cec.similarity import DEFAULT_MAX_BYTES, pair_scores
 
 __all__ = ["CEC", "score", "score_segmented", "EmptyTextWarning", "EMPTY_POLICIES"]
@@ -347,8 +347,7 @@ class CEC:
                     EmptyTextWarning,
                     stacklevel=3,
                 )
-        distinct = set(n_refs.tolist())
-        nrefs = str(distinct.pop()) if len(distinct) == 1 else ("var" if distinct else "1")
+        nrefs = nrefs_label(n_refs.tolist())
         return CECResult(
             forward=forward, backward=backward, sym=sym, empty=empty_items,
             best_ref=best_ref, signature=self.signature_for(gens, refs).with_(nrefs=nrefs),

@@ -14,9 +14,10 @@ Examples:
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, replace
 
-__all__ = ["Signature"]
+__all__ = ["Signature", "nrefs_label"]
 
 # Characters that delimit the string are percent-escaped inside names and values, so any model
 # name or option value reads back exactly; ordinary signatures contain none of them.
@@ -132,3 +133,25 @@ class Signature:
             extra=tuple(extra),
             truncation=_unesc(fields.get("trunc", "")),
         )
+
+
+def nrefs_label(counts: Iterable[int]) -> str:
+    """The signature's ``nrefs`` field for items with these numbers of references.
+
+    The one count when every item has the same number, ``var`` when they differ, ``1`` for no
+    items. The scorer, the stateful metric, ``cec explain`` and ``cec score`` all label with it.
+
+    Args:
+        counts: References per item.
+
+    Returns:
+        ``"1"``, ``"3"``..., or ``"var"``.
+
+    Examples:
+        >>> nrefs_label([2, 2]), nrefs_label([1, 3, 1]), nrefs_label([])
+        ('2', 'var', '1')
+    """
+    distinct = set(counts)
+    if len(distinct) == 1:
+        return str(distinct.pop())
+    return "var" if distinct else "1"

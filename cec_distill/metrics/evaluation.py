@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from cec._files import atomic_write
+from cec.result import json_safe
 from cec_distill.metrics.base import (
     _REGISTRY,
     MetricOutput,
@@ -64,10 +65,10 @@ class EvaluationResult:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (NaN becomes None)."""
         corpus = {
-            col: {k: _plain(v) for k, v in row.items()}
+            col: {k: json_safe(v) for k, v in row.items()}
             for col, row in self.corpus.to_dict("index").items()
         }
-        items = [{k: _plain(v) for k, v in row.items()} for row in self.items.to_dict("records")]
+        items = [{k: json_safe(v) for k, v in row.items()} for row in self.items.to_dict("records")]
         return {
             "format": RESULTS_FORMAT, "system": self.system, "n": len(self.items),
             "metrics": self.metrics, "signatures": self.signatures, "corpus": corpus,
@@ -94,14 +95,6 @@ class EvaluationResult:
                 f"  {col:<14} {row['score']:.4f}  (mean {row['mean']:.4f}, sd {row['sd']:.4f})"
             )
         return "\n".join(lines)
-
-
-def _plain(v: Any) -> Any:
-    if isinstance(v, (np.floating, float)):
-        return None if math.isnan(float(v)) else float(v)
-    if isinstance(v, np.integer):
-        return int(v)
-    return v
 
 
 def _corpus_frame(outputs: dict[str, MetricOutput]) -> Any:
