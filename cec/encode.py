@@ -29,19 +29,23 @@ its hash (``model:NAME@HASH``), the truncation length (``trunc:``) and the preci
 so two embedding functions never share vectors or a signature. A plain callable has no such
 identity: give it one with ``CallableEncoder(fn, name=..., version=...)`` to use it with a
 persistent cache. See ``docs/performance.md`` for measured speed and agreement of each path.
+
+Where the parts live: this module holds the sentence-transformers encoder (tokenising and
+batching) and :func:`resolve_encoder`; the :class:`Encoder` interface and
+:class:`CallableEncoder` are in :mod:`cec.encoder_base`, model resolution and identity hashing in
+:mod:`cec.models`, devices and precisions in :mod:`cec.devices`, the precision runners in
+:mod:`cec.runners` (ONNX Runtime glue in :mod:`cec._onnx`, the fast start in :mod:`cec._fast`).
+Their public names stay importable from here.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import os
 import threading
 import time
-import uuid
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -51,27 +55,20 @@ from cec._checks import check_positive_int
 from cec._files import cache_dir
 from cec._onnx import OnnxRunner
 from cec._warnings import PrecisionWarning, TruncationWarning
-from cec.devices import (
-    PRECISIONS,
-    check_precision,
-    cpu_features,
-    device_name,
-    device_type,
-    resolve_device,
-)
+from cec.devices import PRECISIONS, check_precision, cpu_features, device_name, resolve_device
+from cec.encoder_base import CallableEncoder, Encoder
 from cec.models import (
     DEFAULT_ALIASES,
     DEFAULT_MODEL,
     DEFAULT_SHA256,
     WEIGHT_FILES,
+    ModelFiles,
     check_hub_name,
     configured_max_seq_length,
     default_model_dir,
     file_sha256,
-    local_dir,
     looks_like_path,
     model_identity,
-    weights_file,
 )
 from cec.runners import build_runner, load_model, torch_threads
 
@@ -103,184 +100,7 @@ DEFAULT_TOKEN_BUDGET = 8192  # tokens (padding included) per forward pass on CPU
 DEFAULT_TOKEN_BUDGET_CUDA = 65536
 
 
-class Encoder:
-    """Base class: turns sentences into L2-normalised float32 rows on :attr:`device`.
-
-    Subclasses implement :meth:`_embed` (returning a numpy array or a torch tensor). Attributes
-    used by the signature and the caches: :attr:`name`, :attr:`identity` (short hex of
-    everything that defines the vectors; may be empty), :attr:`truncation` (token window,
-    ``None`` if unknown), :attr:`precision`. A subclass whose vectors depend on more than its
-    name must override :attr:`identity`.
-    """
-
-    name: str = "encoder"
-    precision: str = "fp32"
-    #: True when the encoder cannot say what it computes (a callable without a name): its
-    #: vectors are never shared with another encoder and a persistent cache refuses it.
-    anonymous: bool = False
-    _device: str = "cpu"
-
-    @property
-    def device(self) -> torch.device:
-        """Where the vectors live, as a ``torch.device`` (reading it imports torch)."""
-        import torch
-
-        return torch.device(self._device)
-
-    @device.setter
-    def device(self, value: str | torch.device) -> None:
-        self._device = str(value)
-
-    @property
-    def device_type(self) -> str:
-        """``"cpu"``, ``"cuda"``...: the type of :attr:`device`, known without importing torch."""
-        if type(self).device is Encoder.device:  # not overridden: the stored name
-            return device_type(self._device)
-        return str(self.device.type)
-
-    @property
-    def weights_hash(self) -> str:
-        """Short sha256 of the weights file alone ("" when there is none)."""
-        return ""
-
-    @property
-    def identity(self) -> str:
-        """Short hash of everything that defines the embedding function (default: weights)."""
-        return self.weights_hash
-
-    @property
-    def truncation(self) -> int | None:
-        """Most tokens per sentence the encoder reads (``None``: unknown or no limit)."""
-        return None
-
-    @property
-    def key(self) -> str:
-        """Identity of the embedding function, for caches: name, identity hash and precision."""
-        return f"{self.name}@{self.identity}|{self.precision}"
-
-    def _embed(self, sentences: list[str]) -> Any:
-        raise NotImplementedError
-
-    def encode(self, sentences: Sequence[str]) -> torch.Tensor:
-        """Embed sentences; rows are unit vectors (a zero vector stays zero).
-
-        Args:
-            sentences: Sentences to encode, in order.
-
-        Returns:
-            Tensor ``[len(sentences), d]`` float32 on :attr:`device`.
-        """
-        import torch
-
-        out = self.encode_array(sentences)
-        return torch.from_numpy(out) if isinstance(out, np.ndarray) else out
-
-    def encode_array(self, sentences: Sequence[str]) -> Any:
-        """:meth:`encode` in the array type the scorer computes with: a numpy array when
-        :attr:`device` is the CPU (torch is not imported when the encoder does not need it),
-        a torch tensor on :attr:`device` otherwise.
-
-        Returns:
-            Unit rows ``[len(sentences), d]``, float32.
-        """
-        sentences = list(sentences)
-        cpu = self.device_type == "cpu"
-        if type(self).encode is not Encoder.encode:  # a subclass that overrides encode itself
-            return _native(self.encode(sentences), cpu)
-        if not sentences:
-            empty = np.zeros((0, 0), dtype=np.float32)
-            return empty if cpu else _native(empty, cpu, self.device)
-        emb = self._embed(sentences)
-        shape = tuple(getattr(emb, "shape", ()))
-        if len(shape) != 2 or shape[0] != len(sentences):
-            raise ValueError(
-                f"model: the encoder returned shape {shape} for {len(sentences)} "
-                "sentences; expected [n_sentences, dim]"
-            )
-        if cpu and isinstance(emb, np.ndarray):
-            emb = emb.astype(np.float32, copy=False)
-            # as torch.nn.functional.normalize(p=2, eps=1e-12): x / max(||x||, eps)
-            norms = np.sqrt(np.einsum("ij,ij->i", emb, emb, dtype=np.float32))[:, None]
-            return emb / np.maximum(norms, np.float32(1e-12))
-        import torch
-
-        emb = torch.as_tensor(emb).to(device=self.device, dtype=torch.float32)
-        return _native(torch.nn.functional.normalize(emb, p=2, dim=1, eps=1e-12), cpu)
-
-
-def _native(x: Any, cpu: bool, device: Any = None) -> Any:
-    """``x`` as :meth:`Encoder.encode_array` returns it: numpy on the CPU, else torch on
-    ``device`` (where ``x`` is a numpy array)."""
-    if cpu:
-        if isinstance(x, np.ndarray):
-            return x.astype(np.float32, copy=False)
-        return x.detach().to("cpu").float().numpy()
-    if isinstance(x, np.ndarray):
-        import torch
-
-        return torch.from_numpy(x.astype(np.float32, copy=False)).to(device)
-    return x
-
-
-class CallableEncoder(Encoder):
-    """Wraps any ``fn(list[str]) -> array-like [n, d]`` (numpy, torch, lists).
-
-    Args:
-        fn: The embedding function.
-        device: Where the vectors go (default: CPU).
-        name: A name that identifies ``fn`` (shown in the signature). Without one the encoder
-            is anonymous: the signature says ``custom:<qualname>``, its vectors are never
-            shared with another encoder, and a persistent cache refuses it.
-        version: What distinguishes this version of ``fn`` from others of the same name
-            (shown after ``@`` in the signature and part of the cache key).
-
-    Examples:
-        >>> import numpy as np
-        >>> enc = CallableEncoder(lambda s: np.ones((len(s), 3)), name="ones", version="1")
-        >>> enc.key, enc.anonymous
-        ('ones@1|fp32', False)
-    """
-
-    def __init__(
-        self,
-        fn: Callable[[list[str]], Any],
-        device: str | torch.device | None = "cpu",
-        name: str | None = None,
-        *,
-        version: str | None = None,
-    ):
-        if not callable(fn):
-            raise TypeError(f"fn must be callable, got {type(fn).__name__}")
-        for arg, value in (("name", name), ("version", version)):
-            if value is not None and (not isinstance(value, str) or not value.strip()):
-                raise ValueError(f"{arg} must be a non-empty string or None, got {value!r}")
-        if version is not None and name is None:
-            raise ValueError("version: give a name too (name=..., version=...)")
-        self.fn = fn
-        self.device = device_name(device)
-        self.anonymous = name is None
-        self.name = name or f"custom:{getattr(fn, '__qualname__', type(fn).__name__)}"
-        self.version = version or ""
-        # an anonymous callable's vectors are its own: a per-instance token in the cache key
-        self._instance = uuid.uuid4().hex[:12] if self.anonymous else ""
-
-    @property
-    def identity(self) -> str:
-        return self.version
-
-    @property
-    def key(self) -> str:
-        base = super().key
-        return f"{base}#anonymous-{self._instance}" if self.anonymous else base
-
-    def _embed(self, sentences: list[str]) -> Any:
-        out = self.fn(sentences)
-        if type(out).__module__.startswith("torch") and hasattr(out, "detach"):
-            return out.detach()
-        return np.asarray(out, dtype=np.float32)
-
-
-class SentenceTransformerEncoder(Encoder):
+class SentenceTransformerEncoder(ModelFiles, Encoder):
     """A sentence-transformers model from a local directory or a model name; loaded lazily.
 
     Sentences are tokenised once; batches are formed by token count (sorted by length, so little
@@ -307,7 +127,7 @@ class SentenceTransformerEncoder(Encoder):
     def __init__(
         self,
         path_or_name: str,
-        device: torch.device,
+        device: str | torch.device,
         *,
         name: str | None = None,
         expected_sha256: str | None = None,
@@ -347,63 +167,7 @@ class SentenceTransformerEncoder(Encoder):
         self.__dict__.update(state)
         self._load_lock = threading.RLock()
 
-    # -- loading -------------------------------------------------------------------------------
-    def local_dir(self) -> Path | None:
-        """The folder the model loads from: the given directory, or its Hugging Face cache
-        snapshot for a model name (``None`` if there is none on disk)."""
-        return local_dir(self.path_or_name)
-
-    def _weights_file(self) -> Path | None:
-        return weights_file(self.local_dir())
-
-    @property
-    def identity(self) -> str:
-        """Short hash of the model's files and the truncation length (see :func:`model_identity`).
-
-        Recomputed when the truncation length changes (``encoder.model.max_seq_length = 128``
-        gives another identity); file hashes are computed once per process.
-        """
-        trunc = self.max_seq_length
-        if self._identity is None or self._identity[0] != trunc:
-            _ = self.weights_hash  # checks the expected sha256 of the default model first
-            folder = self.local_dir()
-            if folder is not None:
-                full = model_identity(folder, self._weights_file(), trunc)
-            else:  # no files on disk to read: the loaded parameters and the tokenizer
-                digest = hashlib.sha256(b"cec-model-identity-1\n")
-                for name, tensor in sorted(self.model.state_dict().items()):
-                    digest.update(name.encode())
-                    digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-                digest.update(repr(self.model).encode())
-                digest.update(json.dumps(self.tokenizer.get_vocab(), sort_keys=True).encode())
-                digest.update(f"truncation\0{trunc}\n".encode())
-                full = digest.hexdigest()
-            self._identity = (trunc, full[:8])
-        return self._identity[1]
-
-    @property
-    def truncation(self) -> int:
-        return self.max_seq_length
-
-    @property
-    def weights_hash(self) -> str:
-        if self._hash is None:
-            wfile = self._weights_file()
-            if wfile is not None:
-                full = file_sha256(wfile)
-                if self.expected_sha256 and full != self.expected_sha256:
-                    raise RuntimeError(
-                        f"model: weights at {wfile} have sha256 {full}, expected "
-                        f"{self.expected_sha256}; reinstall the package that ships them"
-                    )
-            else:  # a hub model: hash the loaded parameters
-                digest = hashlib.sha256()
-                for _, tensor in sorted(self.model.state_dict().items()):
-                    digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-                full = digest.hexdigest()
-            self._hash = full[:8]
-        return self._hash
-
+    # -- loading (the files and identity: cec.models.ModelFiles) -------------------------------
     @property
     def model(self) -> Any:
         """The fp32 model (loaded on first use): a :class:`~cec.hf_model.PooledTransformer`

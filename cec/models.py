@@ -7,7 +7,8 @@
   (:func:`local_dir`), and a name that is not cached fails early unless downloads are allowed
   (:func:`check_hub_name`).
 - :func:`model_identity` hashes every file that defines the embedding function, so caches and
-  the signature tell two embedding functions apart (see :mod:`cec.encode`).
+  the signature tell two embedding functions apart (see :mod:`cec.encode`); :class:`ModelFiles`
+  gives an encoder its folder, weights check and identity.
 
 No torch, no transformers: everything here reads files.
 """
@@ -21,8 +22,10 @@ import os
 import re
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 __all__ = [
+    "ModelFiles",
     "DEFAULT_ALIASES",
     "DEFAULT_MODEL",
     "DEFAULT_SHA256",
@@ -177,3 +180,78 @@ def check_hub_name(name: str, allow_download: bool) -> None:
             f"model: {name!r} is not a local directory and not in the Hugging Face cache, and "
             f"{why}; pass a local directory, None for the embedded default, or allow_download=True"
         )
+
+
+class ModelFiles:
+    """The files and identity of a model given as a folder or a name (a mixin).
+
+    The class using it sets ``path_or_name``, ``expected_sha256``, ``_hash = None`` and
+    ``_identity = None``, and has ``model``, ``tokenizer`` and ``max_seq_length`` (read for a
+    model with no files on disk only, and for the truncation length).
+    """
+
+    path_or_name: str
+    expected_sha256: str | None
+    _hash: str | None
+    _identity: tuple[int, str] | None
+    model: Any
+    tokenizer: Any
+    max_seq_length: int
+
+    def local_dir(self) -> Path | None:
+        """The folder the model loads from: the given directory, or its Hugging Face cache
+        snapshot for a model name (``None`` if there is none on disk)."""
+        return local_dir(self.path_or_name)
+
+    def _weights_file(self) -> Path | None:
+        return weights_file(self.local_dir())
+
+    @property
+    def identity(self) -> str:
+        """Short hash of the model's files and the truncation length (see :func:`model_identity`).
+
+        Recomputed when the truncation length changes (``encoder.model.max_seq_length = 128``
+        gives another identity); file hashes are computed once per process.
+        """
+        trunc = self.max_seq_length
+        if self._identity is None or self._identity[0] != trunc:
+            _ = self.weights_hash  # checks the expected sha256 of the default model first
+            folder = self.local_dir()
+            if folder is not None:
+                full = model_identity(folder, self._weights_file(), trunc)
+            else:  # no files on disk to read: the loaded parameters and the tokenizer
+                digest = hashlib.sha256(b"cec-model-identity-1\n")
+                for name, tensor in sorted(self.model.state_dict().items()):
+                    digest.update(name.encode())
+                    digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+                digest.update(repr(self.model).encode())
+                digest.update(json.dumps(self.tokenizer.get_vocab(), sort_keys=True).encode())
+                digest.update(f"truncation\0{trunc}\n".encode())
+                full = digest.hexdigest()
+            self._identity = (trunc, full[:8])
+        return self._identity[1]
+
+    @property
+    def weights_hash(self) -> str:
+        """Short sha256 of the weights file (checked against ``expected_sha256`` when set)."""
+        if self._hash is None:
+            wfile = self._weights_file()
+            if wfile is not None:
+                full = file_sha256(wfile)
+                if self.expected_sha256 and full != self.expected_sha256:
+                    raise RuntimeError(
+                        f"model: weights at {wfile} have sha256 {full}, expected "
+                        f"{self.expected_sha256}; reinstall the package that ships them"
+                    )
+            else:  # a hub model: hash the loaded parameters
+                digest = hashlib.sha256()
+                for _, tensor in sorted(self.model.state_dict().items()):
+                    digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+                full = digest.hexdigest()
+            self._hash = full[:8]
+        return self._hash
+
+    @property
+    def truncation(self) -> int:
+        """The token window in force (:attr:`max_seq_length`)."""
+        return self.max_seq_length

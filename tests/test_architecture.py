@@ -22,7 +22,7 @@ CEC_LAYERS: dict[str, int] = {
     "cec.devices": 0, "cec.models": 0, "cec.layout": 0,
     # 1 stages built on leaves
     "cec.inputs": 1, "cec.similarity": 1, "cec.causal": 1, "cec._onnx": 1, "cec.result": 1,
-    "cec.hf_model": 1,
+    "cec.hf_model": 1, "cec.encoder_base": 1,
     # 2 the fast-start copy of a model (ONNX Runtime, no torch import), the precision runners
     "cec._fast": 2, "cec.runners": 2,
     # 3 encoding and the analyses the scorer runs
