@@ -44,12 +44,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from cec.causal import CausalLink, find_links
 from cec.similarity import exact_cosines, to_numpy
+
+if TYPE_CHECKING:  # cec.causal compiles its patterns on import: loaded when links are needed
+    from cec.causal import CausalLink
 
 __all__ = [
     "MATCH_THRESHOLD",
@@ -148,6 +150,8 @@ class PairLinks:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PairLinks:
         """Rebuild a report from :meth:`to_dict` output."""
+
+        from cec.causal import CausalLink
 
         def link(d: dict[str, Any]) -> CausalLink:
             return CausalLink(
@@ -298,6 +302,8 @@ def apply_directional(
 
     def ids(s: int) -> np.ndarray:
         return sets_flat[starts[s] : starts[s] + sets_len[s]]
+
+    from cec.causal import find_links
 
     links: dict[int, tuple[CausalLink, ...]] = {}
     for s in {*gen_set.tolist(), *ref_set.tolist()}:
