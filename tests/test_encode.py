@@ -215,3 +215,23 @@ def test_device_is_a_torch_device_and_device_type_follows_an_override():
         device = torch.device("meta")
 
     assert Meta().device_type == "meta"
+
+
+def test_the_default_device_is_found_without_torch_where_no_gpu_driver_exists():
+    import os
+    import subprocess
+    import sys
+
+    from cec.devices import _GPU_NODES, device_name
+
+    if any(os.path.exists(p) for p in _GPU_NODES):
+        pytest.skip("this machine has GPU driver nodes: torch is asked, as it should be")
+    code = "import sys\nfrom cec.devices import device_name\nprint(device_name(None), 'torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["cpu", "False"]
+    assert device_name(None) == str(torch.device("cuda" if torch.cuda.is_available() else "cpu"))
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="device: 'cuda:0' was asked for but CUDA"):
+            device_name("cuda:0")
+    with pytest.raises(ValueError, match="device: 'gpu!' is not a torch device"):
+        device_name("gpu!")
