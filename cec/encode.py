@@ -109,7 +109,8 @@ class SentenceTransformerEncoder(ModelFiles, Encoder):
 
     Args:
         path_or_name: Local directory or model name.
-        device: Where the model runs.
+        device: Where the model runs: a name (``"cpu"``, ``"cuda:1"``), a ``torch.device``,
+            or ``None`` for CUDA when available.
         name: Name for the signature (default: ``path_or_name``).
         expected_sha256: Check the weights file against this before loading.
         batch_size: Most sentences per forward pass.
@@ -127,7 +128,7 @@ class SentenceTransformerEncoder(ModelFiles, Encoder):
     def __init__(
         self,
         path_or_name: str,
-        device: str | torch.device,
+        device: str | torch.device | None,
         *,
         name: str | None = None,
         expected_sha256: str | None = None,
@@ -137,7 +138,7 @@ class SentenceTransformerEncoder(ModelFiles, Encoder):
         num_threads: int | None = None,
     ):
         self.path_or_name = path_or_name
-        self.device = device  # a name or a torch.device (cec.devices.device_name)
+        self.device = device_name(device)  # checked; the CPU without importing torch
         self.name = name or path_or_name
         self.expected_sha256 = expected_sha256
         self.batch_size = batch_size
