@@ -111,7 +111,9 @@ def exact_cosines(sim: Any, rows: Any, cols: Any) -> Any:
     return sim
 
 
-def _chunks(gen_len: np.ndarray, ref_len: np.ndarray, dim: int, max_bytes: int) -> list[np.ndarray]:
+def _chunks(
+    gen_len: np.ndarray, ref_len: np.ndarray, dim: int, max_bytes: int, itemsize: int = 4
+) -> list[np.ndarray]:
     """Pair indices sorted by size, cut where the padded block of a chunk would pass the budget."""
     order = np.lexsort((ref_len, gen_len))  # by gen length, then ref length
     g = gen_len[order]
@@ -124,7 +126,7 @@ def _chunks(gen_len: np.ndarray, ref_len: np.ndarray, dim: int, max_bytes: int) 
         """Bytes of the padded blocks of pairs order[start:stop]."""
         pn = int(g[stop - 1])
         pm = int(r[start:stop].max())
-        return (stop - start) * (3 * pn * pm + (pn + pm) * dim) * 4
+        return (stop - start) * (3 * pn * pm + (pn + pm) * dim) * itemsize
 
     while start < n:
         # padded sizes grow with stop: find the largest stop under budget by doubling + bisection
@@ -215,8 +217,12 @@ def _kernel(
     """The chunk loop of :func:`pair_scores`; writes into ``forward`` and ``backward``."""
     dev = _device(emb)
     dim = emb.shape[1]
+    if xp is np:  # float64 products on the CPU: a pair's cosines do not depend on the padded
+        emb = emb.astype(np.float64)  # shape of its chunk (BLAS kernels sum in shape-dependent
+        # order), so a resumed or re-chunked run prints the same digits
     neg = xp.asarray(xp.finfo(emb.dtype).min, dtype=emb.dtype, device=dev)
-    for chunk in _chunks(gen_len, ref_len, dim, max_bytes):
+    itemsize = 8 if emb.dtype == xp.float64 else 4
+    for chunk in _chunks(gen_len, ref_len, dim, max_bytes, itemsize):
         gl, rl = gen_len[chunk], ref_len[chunk]
         g_idx, g_mask = pad_indices(sets_flat[_gather(sets_start[gen_set[chunk]], gl)], gl)
         r_idx, r_mask = pad_indices(sets_flat[_gather(sets_start[ref_set[chunk]], rl)], rl)
