@@ -14,7 +14,9 @@ One run measures, interleaved (min over repeats, so the ratios hold on a busy ma
 5. start-up: ``cec score examples/pairs.jsonl`` in a fresh process (best of 3; wall and
    user+sys CPU seconds) with the fast start (fp32 from the checked ONNX Runtime copy, no
    transformers import) and without it (torch + transformers), beside bert_score's CLI on the
-   same 4 pairs; and the throughput of the fast start's fp32 against torch fp32 on the speed set.
+   same 4 pairs; which heavy modules the fast start imported (none: no torch, no transformers);
+   and the throughput of the fast start's fp32 against torch fp32 on the speed set and, through
+   ``cec score`` in fresh processes, on the first ``--large-rows`` rows of ``--large``.
 
 The report records the CPU flags (AVX2, AVX-512, VNNI, bf16, AMX) and, per precision path,
 which of the targets (>= 2x fp32, mean |dCEC| <= 0.01, |dSpearman| <= 0.005) it meets here.
@@ -502,8 +504,72 @@ def section_startup(args, claims, report):
         f"{tp['torch_s']:.2f} s (torch/fast {tp['torch_over_fast']:.2f}; max |d| "
         f"{tp['max_abs_diff']:.1e}; fast start used: {tp['fast_start_used']})"
     )
-    report["startup"] = {"rows": rows, "same_output": same, "throughput": tp}
+    imports = _fast_start_imports(cec_cmd, env)
+    print(f"   heavy modules the fast start imported: {imports or 'none'}")
+    large = _large_input(args, cec_cmd, env, tmp)
+    report["startup"] = {
+        "rows": rows,
+        "same_output": same,
+        "throughput": tp,
+        "fast_start_imports": imports,
+        "large_input": large,
+    }
     shutil.rmtree(tmp, ignore_errors=True)
+
+
+_IMPORTS_PROBE = """
+import sys
+from cec.cli import main
+main(sys.argv[1:])
+heavy = ("torch", "transformers", "sentence_transformers", "sklearn", "pandas")
+print("\\nLOADED " + ",".join(m for m in heavy if m in sys.modules), file=sys.stderr)
+"""
+
+
+def _fast_start_imports(cec_cmd: list[str], env: dict[str, str]) -> list[str]:
+    """The heavy modules a fresh fast-start `cec score` imports (none is the goal)."""
+    cmd = [sys.executable, "-c", _IMPORTS_PROBE, *cec_cmd[1:]]
+    proc = subprocess.run(cmd, env={**env, "CEC_FAST_START": "1"}, capture_output=True, text=True)
+    line = [x for x in proc.stderr.splitlines() if x.startswith("LOADED")][-1]
+    return [m for m in line.removeprefix("LOADED").strip().split(",") if m]
+
+
+def _large_input(args, cec_cmd: list[str], env: dict[str, str], tmp: Path) -> dict | None:
+    """`cec score` on the first rows of a large JSONL file: fast start against torch fp32
+    (fresh processes, interleaved, best of ``--repeats``; wall and user+sys CPU seconds)."""
+    if not args.large or not Path(args.large).is_file():
+        return None
+    src = tmp / "large.jsonl"
+    with open(args.large, encoding="utf-8") as fh, open(src, "w", encoding="utf-8") as out:
+        for line, _ in zip(fh, range(args.large_rows), strict=False):
+            out.write(line)
+    base = [cec_cmd[0], "score", str(src), "-q"]
+    runs: dict[str, list[tuple[float, float]]] = {"fast": [], "torch": []}
+    for _ in range(args.repeats):
+        for kind, flag in (("fast", "1"), ("torch", "0")):
+            cmd = [*base, "-o", str(tmp / f"large-{kind}.csv")]
+            runs[kind].append(_fresh_run(cmd, {**env, "CEC_FAST_START": flag}))
+    syms = {}
+    for kind in runs:
+        with open(tmp / f"large-{kind}.csv", encoding="utf-8") as fh:
+            syms[kind] = np.array([float(r["sym"]) for r in csv.DictReader(fh)])
+    res = {
+        "file": str(args.large),
+        "rows": int(len(syms["fast"])),
+        "fast_wall_s": min(w for w, _ in runs["fast"]),
+        "fast_cpu_s": min(c for _, c in runs["fast"]),
+        "torch_wall_s": min(w for w, _ in runs["torch"]),
+        "torch_cpu_s": min(c for _, c in runs["torch"]),
+        "max_abs_diff": float(np.abs(syms["fast"] - syms["torch"]).max()),
+        "all": runs,
+    }
+    print(
+        f"   {res['rows']} rows of {Path(args.large).name} through `cec score`: fast start "
+        f"{res['fast_wall_s']:.2f} s wall / {res['fast_cpu_s']:.2f} s CPU, torch fp32 "
+        f"{res['torch_wall_s']:.2f} s wall / {res['torch_cpu_s']:.2f} s CPU "
+        f"(max |d| {res['max_abs_diff']:.1e}, rows rounded to 6 decimals)"
+    )
+    return res
 
 
 def scale_child(n: int, precision: str, chunk: int) -> None:
@@ -609,6 +675,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--chunk", type=int, default=2048)
     ap.add_argument("--scale-precision", default="fp32")
     ap.add_argument("--sections", default="speed,precision,scaling,startup")
+    ap.add_argument(
+        "--large",
+        default="/tmp/cec_million.jsonl",
+        help="start-up section: a large JSONL file for the fast start's throughput ('' to skip)",
+    )
+    ap.add_argument("--large-rows", type=int, default=1500, help="rows of --large to score")
     ap.add_argument("--quick", action="store_true", help="small smoke run")
     ap.add_argument("--out", type=Path, default=RESULTS / "bench_score.json")
     ap.add_argument("--_scale-child", type=int, default=0, help=argparse.SUPPRESS)

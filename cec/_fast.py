@@ -1,13 +1,14 @@
 """Fast start for the fp32 path: a validated ONNX Runtime copy of a plain model, no transformers.
 
-Importing transformers costs about 3.5 s of CPU before a sentence is encoded, more than the
-whole scoring of a small file. For a plain model folder (:func:`cec.hf_model.plain_layout`) on
-the CPU, cec therefore keeps, in ``<cache_dir>/onnx/<name>-<identity>/``, the ONNX export of
+Importing transformers costs about 3.5 s of CPU before a sentence is encoded, and torch alone
+about 1.5-2 s, more than the whole scoring of a small file. For a plain model folder
+(:func:`cec.layout.plain_layout`) on the CPU, cec therefore keeps, in ``<cache_dir>/onnx/<name>-<identity>/``, the ONNX export of
 the model (written by :mod:`cec._onnx`, the same files as ``precision="onnx"``) and a marker file
 ``fp32-check.json`` written only after the export was **checked against the torch fp32 model**:
 the token ids of :data:`PROBES` (a text past the window among them) must be equal and every
 embedding within :data:`TOLERANCE`. When the marker is there, ``precision="fp32"`` runs the
-ONNX graph with the ``tokenizers`` library (``tokenizer.json``) and never imports transformers;
+ONNX graph with the ``tokenizers`` library (``tokenizer.json``) on numpy arrays end to end and
+imports neither transformers nor torch (the similarity kernel runs on numpy on the CPU);
 the scores equal the torch path's to float noise (the check bounds the vectors), so the
 signature is the same ``prec:fp32``.
 
@@ -73,9 +74,9 @@ class FastTokenizer:
         self.backend_tokenizer.no_padding()
         self.backend_tokenizer.no_truncation()
         if do_lower_case:
-            from cec.hf_model import _lowercase_first
+            from cec.layout import lowercase_first
 
-            _lowercase_first(self)
+            lowercase_first(self)
         self.model_input_names = list(input_names)
         self.pad_token_id = pad_token_id
 
@@ -107,7 +108,7 @@ class FastModel:
 
 def _applies(encoder: Any) -> Any:
     """The plain layout of ``encoder``'s folder when the fast start can apply, else ``None``."""
-    if not enabled() or encoder.precision != "fp32" or encoder.device.type != "cpu":
+    if not enabled() or encoder.precision != "fp32" or encoder.device_type != "cpu":
         return None
     import importlib.util
 
@@ -116,7 +117,7 @@ def _applies(encoder: Any) -> Any:
             return None
     except (ImportError, ValueError):  # a parent package or spec that cannot be found
         return None
-    from cec.hf_model import plain_layout
+    from cec.layout import plain_layout
 
     folder = encoder.local_dir()
     if folder is None or not (folder / "tokenizer.json").is_file():
@@ -195,7 +196,7 @@ def prepare(encoder: Any) -> bool:
             idx = np.arange(len(PROBES))
             feats = encoder._pad(ref_ids, idx)
             torch_out = encoder.runner(feats).detach().cpu().numpy()
-            onnx_out = runner(feats).numpy()
+            onnx_out = np.asarray(runner(feats))
             diff = float(np.max(np.abs(torch_out - onnx_out)))
         passed = bool(same_ids and diff <= TOLERANCE)
     except Exception as exc:  # noqa: BLE001 - the fast start is an optimisation only

@@ -6,7 +6,7 @@ in bf16/TF32 through oneDNN on CPUs that have it: about three significant digits
 seven. cec's ``fp32`` path promises full fp32, so the encoder's forward pass and the similarity
 kernel run inside :func:`full_fp32`, which pins IEEE fp32 products for its duration and gives the
 process its own setting back afterwards (reference-counted, so threads that overlap restore it
-once, at the end of the last one).
+once, at the end of the last one). torch is imported when the block is entered, not before.
 """
 
 from __future__ import annotations
@@ -15,8 +15,6 @@ import contextlib
 import threading
 from collections.abc import Iterator
 from typing import Any
-
-import torch
 
 __all__ = ["full_fp32", "matmul_precision_state"]
 
@@ -27,6 +25,8 @@ _saved: Any = None
 
 def _backends() -> list[Any]:
     """The matmul back-ends with a per-backend fp32 precision (torch >= 2.9), else []."""
+    import torch
+
     found = []
     for path in (("cuda", "matmul"), ("mkldnn", "matmul")):
         obj: Any = torch.backends
@@ -39,6 +39,8 @@ def _backends() -> list[Any]:
 
 def matmul_precision_state() -> tuple[str, ...]:
     """The fp32 precision of each matmul back-end now (``ieee``/``none`` mean full fp32)."""
+    import torch
+
     backends = _backends()
     if backends:
         return tuple(str(b.fp32_precision) for b in backends)
@@ -46,6 +48,8 @@ def matmul_precision_state() -> tuple[str, ...]:
 
 
 def _pin() -> Any:
+    import torch
+
     backends = _backends()
     if backends:
         saved = [(b, b.fp32_precision) for b in backends]
@@ -59,6 +63,8 @@ def _pin() -> Any:
 
 
 def _restore(saved: Any) -> None:
+    import torch
+
     if isinstance(saved, list):
         for backend, value in saved:
             backend.fp32_precision = value

@@ -10,37 +10,34 @@ temporary name and renamed, so concurrent processes never see half a file. Later
 
 from __future__ import annotations
 
+import sys
 import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from cec._files import atomic_target, cache_dir, durable_replace
 from cec._warnings import PrecisionWarning
-from cec.hf_model import transformer_config
+from cec.devices import cuda_provider_missing
+from cec.layout import transformer_config
 
 __all__ = ["OnnxRunner", "export_onnx", "optimise", "cuda_provider_missing"]
 
 
-def cuda_provider_missing() -> str:
-    """The error for ``precision='onnx'`` on CUDA when ONNX Runtime has no CUDA provider."""
-    return (
-        "precision: 'onnx' on a CUDA device needs ONNX Runtime's CUDAExecutionProvider "
-        "(pip install onnxruntime-gpu), which this ONNX Runtime lacks; use precision='fp32' or "
-        "'fp16' on CUDA, or device='cpu'"
-    )
+def _wrapped(model: Any, names: list[str]) -> Any:
+    """``model`` as a torch module of positional tensors (what ``torch.onnx.export`` traces)."""
+    import torch
 
+    class Wrapped(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
 
-class _Wrapped(torch.nn.Module):
-    def __init__(self, model: Any, names: list[str]):
-        super().__init__()
-        self.model = model
-        self.names = names
+        def forward(self, *tensors: torch.Tensor) -> torch.Tensor:
+            return self.model(dict(zip(names, tensors, strict=True)))["sentence_embedding"]
 
-    def forward(self, *tensors: torch.Tensor) -> torch.Tensor:
-        return self.model(dict(zip(self.names, tensors, strict=True)))["sentence_embedding"]
+    return Wrapped()
 
 
 def model_dir(encoder: Any) -> Path:
@@ -62,6 +59,8 @@ def export_onnx(encoder: Any, *, quantize: bool = False) -> Path:
     int8 = folder / "model-int8.onnx"
     names = encoder._input_names()
     if not fp32.is_file():
+        import torch
+
         model = encoder.model
         seq = 16
         dummy = tuple(torch.ones((2, seq), dtype=torch.long) for _ in names)
@@ -70,7 +69,7 @@ def export_onnx(encoder: Any, *, quantize: bool = False) -> Path:
         axes["embedding"] = {0: "batch"}
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")
-            wrapped = _Wrapped(model, names).to("cpu").eval()
+            wrapped = _wrapped(model, names).to("cpu").eval()
             torch.onnx.export(
                 wrapped,
                 dummy,
@@ -147,20 +146,29 @@ def optimise(src: Path, dst: Path, num_heads: int, hidden_size: int) -> Path:
         return src
 
 
+def _threads(encoder: Any) -> int:
+    """Intra-op threads: the encoder's, else torch's setting where torch is loaded (a user's
+    ``torch.set_num_threads`` is respected), else 0 (ONNX Runtime's default: one per core)."""
+    if encoder.num_threads:
+        return int(encoder.num_threads)
+    torch = sys.modules.get("torch")
+    return int(torch.get_num_threads()) if torch is not None else 0
+
+
 class OnnxRunner:
-    """Runs padded, pre-tokenised batches through an ONNX Runtime session."""
+    """Runs padded, pre-tokenised batches through an ONNX Runtime session (numpy in and out)."""
 
     def __init__(self, encoder: Any, *, quantize: bool = False, path: Path | None = None):
         import onnxruntime as ort
 
         self.path = export_onnx(encoder, quantize=quantize) if path is None else path
-        self.device = encoder.device
+        self.device_type = encoder.device_type
         opts = ort.SessionOptions()
-        opts.intra_op_num_threads = int(encoder.num_threads or torch.get_num_threads())
+        opts.intra_op_num_threads = _threads(encoder)
         opts.inter_op_num_threads = 1
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         providers = ["CPUExecutionProvider"]
-        if self.device.type == "cuda":
+        if self.device_type == "cuda":
             if "CUDAExecutionProvider" not in ort.get_available_providers():
                 raise ValueError(cuda_provider_missing())
             providers = ["CUDAExecutionProvider"]  # no silent fall-back to the CPU
@@ -172,7 +180,7 @@ class OnnxRunner:
         """A runner on an exported file (no export, no model load)."""
         return cls(encoder, path=path)
 
-    def __call__(self, features: dict[str, np.ndarray]) -> torch.Tensor:
+    def __call__(self, features: dict[str, np.ndarray]) -> np.ndarray:
         feeds = {name: features[name] for name in self.inputs}
         (out,) = self.session.run(["embedding"], feeds)
-        return torch.from_numpy(out)
+        return out

@@ -38,7 +38,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from cec._checks import check_positive_int
 
@@ -134,8 +133,8 @@ def _stack(rows: list[np.ndarray]) -> np.ndarray:
 
 
 def _check_vectors(sentences: Sequence[str], vectors: Any) -> np.ndarray:
-    if isinstance(vectors, torch.Tensor):
-        vectors = vectors.detach().to("cpu", torch.float32).numpy()
+    if not isinstance(vectors, np.ndarray) and hasattr(vectors, "detach"):  # a torch tensor
+        vectors = vectors.detach().to("cpu").float().numpy()
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     if vectors.ndim != 2 or vectors.shape[0] != len(sentences):
         raise ValueError(
@@ -303,8 +302,9 @@ def resolve_cache(cache: str | os.PathLike[str] | EmbeddingCache | None) -> Embe
     )
 
 
-def encode_cached(encoder: Any, sentences: list[str], cache: EmbeddingCache | None) -> torch.Tensor:
-    """``encoder.encode(sentences)``, reading known vectors from ``cache`` and storing new ones.
+def encode_cached(encoder: Any, sentences: list[str], cache: EmbeddingCache | None) -> Any:
+    """``encoder.encode_array(sentences)``, reading known vectors from ``cache`` and storing
+    new ones.
 
     Args:
         encoder: A :class:`cec.encode.Encoder`.
@@ -312,21 +312,38 @@ def encode_cached(encoder: Any, sentences: list[str], cache: EmbeddingCache | No
         cache: Where to look; ``None`` encodes everything.
 
     Returns:
-        Unit-norm float32 tensor ``[len(sentences), d]`` on the encoder's device.
+        Unit-norm float32 rows ``[len(sentences), d]``: a numpy array when the encoder runs on
+        the CPU, else a torch tensor on its device (see :meth:`cec.encode.Encoder.encode_array`).
     """
     if cache is None or not sentences:
-        return encoder.encode(sentences)
+        return encoder.encode_array(sentences)
     key = encoder.key
     found, known = cache.get(key, sentences)
     if found.all():
-        return torch.from_numpy(known.copy()).to(encoder.device)
+        return _on_device(known.copy(), encoder)
     missing = [s for s, f in zip(sentences, found, strict=True) if not f]
-    new = encoder.encode(missing)
+    new = encoder.encode_array(missing)
     cache.put(key, missing, new)
-    out = torch.empty((len(sentences), new.shape[1]), dtype=torch.float32, device=new.device)
-    miss_idx = torch.as_tensor(np.flatnonzero(~found), device=new.device)
-    out[miss_idx] = new
+    if isinstance(new, np.ndarray):
+        out = np.empty((len(sentences), new.shape[1]), dtype=np.float32)
+        out[~found] = new
+        if found.any():
+            out[found] = known
+        return out
+    import torch
+
+    out_t = torch.empty((len(sentences), new.shape[1]), dtype=torch.float32, device=new.device)
+    out_t[torch.as_tensor(np.flatnonzero(~found), device=new.device)] = new
     if found.any():
         hit_idx = torch.as_tensor(np.flatnonzero(found), device=new.device)
-        out[hit_idx] = torch.from_numpy(known.copy()).to(new.device)
-    return out
+        out_t[hit_idx] = torch.from_numpy(known.copy()).to(new.device)
+    return out_t
+
+
+def _on_device(vectors: np.ndarray, encoder: Any) -> Any:
+    """Cached rows where ``encoder`` keeps its vectors (numpy on the CPU)."""
+    if encoder.device_type == "cpu":
+        return vectors
+    import torch
+
+    return torch.from_numpy(vectors).to(encoder.device)

@@ -44,13 +44,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
-from cec.causal import CausalLink, find_links
-from cec.similarity import exact_cosines
+from cec.similarity import exact_cosines, to_numpy
+
+if TYPE_CHECKING:  # cec.causal compiles its patterns on import: loaded when links are needed
+    from cec.causal import CausalLink
 
 __all__ = [
     "MATCH_THRESHOLD",
@@ -149,6 +150,8 @@ class PairLinks:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PairLinks:
         """Rebuild a report from :meth:`to_dict` output."""
+
+        from cec.causal import CausalLink
 
         def link(d: dict[str, Any]) -> CausalLink:
             return CausalLink(
@@ -274,8 +277,8 @@ def directional_matrix(
 
 
 def apply_directional(
-    encode: Callable[[list[str]], torch.Tensor],
-    emb: torch.Tensor,
+    encode: Callable[[list[str]], Any],
+    emb: Any,
     sentences: Sequence[str],
     sets_flat: np.ndarray,
     sets_len: np.ndarray,
@@ -300,6 +303,8 @@ def apply_directional(
     def ids(s: int) -> np.ndarray:
         return sets_flat[starts[s] : starts[s] + sets_len[s]]
 
+    from cec.causal import find_links
+
     links: dict[int, tuple[CausalLink, ...]] = {}
     for s in {*gen_set.tolist(), *ref_set.tolist()}:
         links[s] = tuple(find_links([sentences[k] for k in ids(s)]))
@@ -318,11 +323,12 @@ def apply_directional(
     vectors: dict[str, np.ndarray] = {}
     if spans:
         span_list = sorted(spans)
-        span_emb = encode(span_list).double().cpu().numpy()
+        span_emb = to_numpy(encode(span_list)).astype(np.float64)
         vectors = dict(zip(span_list, span_emb, strict=True))
 
     reports: list[PairLinks] = []
     both_set = set(both)
+    host: np.ndarray | None = None
     for p in range(len(gen_set)):
         g, r = links[int(gen_set[p])], links[int(ref_set[p])]
         eq2 = float((forward[p] + backward[p]) / 2)
@@ -330,9 +336,10 @@ def apply_directional(
         penalized: list[tuple[int, int]] = []
         if any(m.reversed for m in matches):
             gi, ri = ids(int(gen_set[p])), ids(int(ref_set[p]))
-            g_t = emb[torch.from_numpy(gi).to(emb.device)]
-            r_t = emb[torch.from_numpy(ri).to(emb.device)]
-            sim = exact_cosines((g_t @ r_t.T).double().cpu().numpy(), gi, ri)
+            if host is None:  # the embeddings on the host, copied once (fp32 as the kernel)
+                host = to_numpy(emb)
+            g_e, r_e = host[gi], host[ri]
+            sim = exact_cosines((g_e @ r_e.T).astype(np.float64), gi, ri)
             adjusted, penalized = directional_matrix(sim, g, r, matches)
             forward[p] = adjusted.max(axis=1).mean()
             backward[p] = adjusted.max(axis=0).mean()

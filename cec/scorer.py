@@ -10,14 +10,14 @@ from __future__ import annotations
 import itertools
 import math
 import os
+import sys
 import threading
 import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any, overload
+from typing import TYPE_CHECKING, Any, overload
 
 import numpy as np
-import torch
 
 from cec._checks import check_positive_int
 from cec._version import __version__
@@ -40,6 +40,9 @@ from cec.result import CECResult, PairScore
 from cec.segment import Segmented, Splitter, get_splitter
 from cec.signature import Signature, nrefs_label
 from cec.similarity import DEFAULT_MAX_BYTES, pair_scores
+
+if TYPE_CHECKING:  # torch is imported where a torch tensor is really needed, not here
+    import torch
 
 __all__ = ["CEC", "score", "score_segmented", "EmptyTextWarning", "EMPTY_POLICIES"]
 
@@ -140,8 +143,11 @@ class CEC:
         return list(text.sentences) if isinstance(text, Segmented) else self.splitter(text)
 
     def encode(self, sentences: Sequence[str]) -> torch.Tensor:
-        """Unit-norm embeddings ``[n, d]`` of sentences, on the scorer's device."""
-        return encode_cached(self.encoder, list(sentences), self.cache)
+        """Unit-norm embeddings ``[n, d]`` of sentences, a tensor on the scorer's device."""
+        import torch
+
+        emb = encode_cached(self.encoder, list(sentences), self.cache)
+        return torch.from_numpy(emb) if isinstance(emb, np.ndarray) else emb
 
     @property
     def signature(self) -> Signature:
@@ -393,7 +399,8 @@ def _option_key(options: dict[str, Any]) -> tuple[Any, ...]:
     def freeze(v: Any) -> Any:
         if isinstance(v, (str, int, float, bool, type(None))):
             return (type(v).__name__, v)  # True and 1 are different options
-        if isinstance(v, (torch.device, os.PathLike)):
+        torch = sys.modules.get("torch")  # a torch.device can only come from a loaded torch
+        if isinstance(v, os.PathLike) or torch is not None and isinstance(v, torch.device):
             return ("str", str(v))
         return _Same(v)  # callables, encoders, caches: by identity, held alive
 

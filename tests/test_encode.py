@@ -160,3 +160,78 @@ def test_truncation_warning_still_once(scorer):
     with warnings.catch_warnings():
         warnings.simplefilter("error", TruncationWarning)
         encoder.encode([long])
+
+
+def test_encode_array_is_numpy_on_the_cpu_and_equals_encode(scorer):
+    enc = scorer.encoder
+    arr = enc.encode_array(SENTENCES)
+    assert isinstance(arr, np.ndarray) and arr.dtype == np.float32
+    assert arr.shape == (len(SENTENCES), 384)
+    np.testing.assert_array_equal(arr, enc.encode(SENTENCES).numpy())
+    np.testing.assert_allclose(np.linalg.norm(arr, axis=1), 1.0, atol=1e-6)
+
+
+def test_a_subclass_that_overrides_encode_is_used_by_encode_array():
+    import cec
+
+    class Ones(cec.Encoder):
+        name = "ones"
+
+        def encode(self, sentences):
+            return torch.ones((len(sentences), 3)) / 3**0.5
+
+    got = Ones().encode_array(["a", "b"])
+    assert isinstance(got, np.ndarray)
+    np.testing.assert_allclose(got, np.full((2, 3), 3**-0.5), rtol=1e-6)
+
+
+def test_resolving_and_identifying_the_default_on_the_cpu_needs_no_torch():
+    """Options are checked and the signature is known before torch is imported (fast start)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, numpy as np\n"
+        "from cec.encode import CallableEncoder, resolve_encoder\n"
+        "enc = resolve_encoder(None, 'cpu')\n"
+        "key = enc.key\n"
+        "f = CallableEncoder(lambda s: np.ones((len(s), 2)), name='ones').encode_array(['a'])\n"
+        "print(key, f.tolist(), enc.device_type, 'torch' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    key, *rest = out.stdout.split(maxsplit=1)
+    assert key.startswith(f"{DEFAULT_MODEL}@") and key.endswith("|fp32")
+    assert rest == ["[[0.7071067690849304, 0.7071067690849304]] cpu False\n"]
+    assert out.stderr == ""
+
+
+def test_device_is_a_torch_device_and_device_type_follows_an_override():
+    import cec
+
+    enc = resolve_encoder(None, "cpu")
+    assert enc.device == torch.device("cpu") and enc.device_type == "cpu"
+
+    class Meta(cec.Encoder):
+        device = torch.device("meta")
+
+    assert Meta().device_type == "meta"
+
+
+def test_the_default_device_is_found_without_torch_where_no_gpu_driver_exists():
+    import os
+    import subprocess
+    import sys
+
+    from cec.devices import _GPU_NODES, device_name
+
+    if any(os.path.exists(p) for p in _GPU_NODES):
+        pytest.skip("this machine has GPU driver nodes: torch is asked, as it should be")
+    code = "import sys\nfrom cec.devices import device_name\nprint(device_name(None), 'torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["cpu", "False"]
+    assert device_name(None) == str(torch.device("cuda" if torch.cuda.is_available() else "cpu"))
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="device: 'cuda:0' was asked for but CUDA"):
+            device_name("cuda:0")
+    with pytest.raises(ValueError, match="device: 'gpu!' is not a torch device"):
+        device_name("gpu!")

@@ -111,3 +111,67 @@ def test_negative_cosines_are_kept_raw():
     emb = torch.tensor([[1.0, 0.0], [-1.0, 0.0]])
     fwd, bwd = pair_scores(emb, np.array([0, 1]), np.array([1, 1]), np.array([0]), np.array([1]))
     assert fwd[0] == pytest.approx(-1.0) and bwd[0] == pytest.approx(-1.0)
+
+
+# one kernel over the array API: numpy (the CPU) and torch (where tensors live) give the same
+def _both(emb: np.ndarray) -> list:
+    return [emb.astype(np.float32), torch.from_numpy(emb).float()]
+
+
+@pytest.mark.parametrize("max_bytes", [1, 4096, 256 * 2**20])
+def test_numpy_and_torch_arrays_give_the_same_scores(max_bytes):
+    rng = np.random.default_rng(2)
+    emb, sets, flat, lens, gen, ref = _random_problem(rng, 80, 50, 400, 32)
+    (f_np, b_np), (f_t, b_t) = (
+        pair_scores(e, flat, lens, gen, ref, max_bytes=max_bytes) for e in _both(emb)
+    )
+    assert f_np.dtype == np.float64 and f_t.dtype == np.float64
+    np.testing.assert_allclose(f_np, f_t, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(b_np, b_t, rtol=0, atol=1e-6)
+    for p in range(0, len(gen), 7):
+        f, b = _loops(emb, sets[gen[p]], sets[ref[p]])
+        assert f_np[p] == pytest.approx(f, abs=1e-5) and b_np[p] == pytest.approx(b, abs=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["numpy", "torch"])
+def test_a_set_with_itself_is_exactly_one_and_cosines_stay_in_range(kind):
+    rng = np.random.default_rng(3)
+    emb = rng.standard_normal((40, 24))
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    emb *= 1.0000003  # rounding past unit norm: raw cosines of a row with itself exceed 1
+    arr = _both(emb)[kind == "torch"]
+    lens = np.array([5, 8, 3])
+    flat = rng.permutation(40)[: lens.sum()]
+    gen, ref = np.array([0, 1, 2, 0]), np.array([0, 1, 2, 1])
+    fwd, bwd = pair_scores(arr, flat, lens, gen, ref)
+    assert fwd[:3].tolist() == [1.0, 1.0, 1.0] and bwd[:3].tolist() == [1.0, 1.0, 1.0]
+    assert np.all(np.abs(fwd) <= 1.0) and np.all(np.abs(bwd) <= 1.0)
+
+
+@pytest.mark.parametrize("kind", ["numpy", "torch"])
+def test_exact_cosines_works_in_place_on_both_array_kinds(kind):
+    from cec.similarity import exact_cosines
+
+    sim = np.array([[1.0000001, 0.3, -1.0000002], [0.2, 0.9999999, 0.5]], dtype=np.float32)
+    arr = sim.copy() if kind == "numpy" else torch.from_numpy(sim.copy())
+    out = exact_cosines(arr, np.array([4, 5]), np.array([4, 5, 6]))
+    assert out is arr
+    got = np.asarray(out)
+    np.testing.assert_array_equal(got, np.array([[1.0, 0.3, -1.0], [0.2, 1.0, 0.5]], np.float32))
+
+
+def test_the_cpu_kernel_does_not_import_torch():
+    """numpy arrays in, numpy out: scoring on the CPU needs no torch (the fast start)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, numpy as np\n"
+        "from cec.similarity import pair_scores\n"
+        "e = np.eye(4, dtype=np.float32)\n"
+        "f, b = pair_scores(e, np.array([0, 1, 0, 2]), np.array([2, 2]), np.array([0]), "
+        "np.array([1]))\n"
+        "print(f.tolist(), b.tolist(), 'torch' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["[0.5]", "[0.5]", "False"] and out.stderr == ""

@@ -37,8 +37,18 @@ print(json.dumps({
     "sym": [float(v) for v in r.sym],
     "signature": str(r.signature),
     "transformers": "transformers" in sys.modules,
+    "torch": "torch" in sys.modules,
     "fast": bool(s.encoder._fast),
 }))
+"""
+
+# the CLI in a fresh process, then what it imported
+CLI_SCRIPT = """
+import json, sys
+from cec.cli import main
+rc = main(["score", sys.argv[1], "--format", "json", "--device", "cpu"])
+heavy = ("torch", "transformers", "sentence_transformers", "sklearn", "pandas")
+print(json.dumps({"rc": rc, "loaded": [m for m in heavy if m in sys.modules]}))
 """
 
 
@@ -138,12 +148,54 @@ def test_first_cli_run_writes_a_passed_check(prepared):
 def test_fast_path_skips_transformers_and_keeps_scores_and_signature(prepared, pairs_file):
     fast = _score(pairs_file, prepared, fast=True)
     slow = _score(pairs_file, prepared, fast=False)
-    assert fast["fast"] and not fast["transformers"]
+    assert fast["fast"] and not fast["transformers"] and not fast["torch"]
     assert not slow["fast"] and slow["transformers"]
     assert fast["signature"] == slow["signature"]
     assert "prec:fp32" in fast["signature"]
     np.testing.assert_allclose(fast["sym"], slow["sym"], rtol=0, atol=1e-6)
     assert len(fast["sym"]) == 30
+
+
+@needs_ort
+def test_cli_fast_path_imports_neither_torch_nor_transformers_and_is_silent(prepared):
+    """`cec score examples/pairs.jsonl` from the checked copy: numpy end to end, no stderr."""
+    proc = subprocess.run(
+        [sys.executable, "-c", CLI_SCRIPT, str(ROOT / "examples" / "pairs.jsonl")],
+        env=_env(prepared, fast=True),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stderr == ""
+    *out, last = proc.stdout.strip().splitlines()
+    assert json.loads(last) == {"rc": 0, "loaded": []}
+    report = json.loads("\n".join(out))
+    assert len(report["items"]) == 4 and "prec:fp32" in report["summary"]["signature"]
+
+
+@pytest.fixture(scope="module")
+def esnli_file(tmp_path_factory, shared_data) -> Path:
+    """300 e-SNLI pairs: one annotator's explanation against another's."""
+    rows = []
+    with open(shared_data / "esnli" / "esnli_dev_3expl.jsonl", encoding="utf-8") as fh:
+        for line, _ in zip(fh, range(300), strict=False):
+            rec = json.loads(line)
+            gen, ref = rec["explanations"][0], rec["explanations"][1]
+            rows.append({"id": f"e{rec['idx']}", "prediction": gen, "reference": ref})
+    path = tmp_path_factory.mktemp("esnli") / "pairs.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+@needs_ort
+def test_fast_path_equals_torch_fp32_on_300_esnli_pairs(prepared, esnli_file):
+    fast = _score(esnli_file, prepared, fast=True)
+    slow = _score(esnli_file, prepared, fast=False)
+    assert fast["fast"] and not fast["torch"] and not slow["fast"] and slow["torch"]
+    assert len(fast["sym"]) == 300 and fast["signature"] == slow["signature"]
+    np.testing.assert_allclose(fast["sym"], slow["sym"], rtol=0, atol=1e-6)
+    assert np.std(fast["sym"]) > 0.05  # real, varied scores, not one value repeated
 
 
 @needs_ort
