@@ -272,7 +272,7 @@ def build_scorer(options: dict[str, Any], *, load: bool = False) -> Any:
         raise InputError(message) from None
     if load:
         try:
-            scorer.encoder.encode(["cec"])  # load the weights and run them once
+            scorer.encoder.encode_array(["cec"])  # load the weights and run them once
         except ImportError:
             raise
         except Exception as exc:  # noqa: BLE001 - a user-given model that does not load
