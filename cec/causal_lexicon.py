@@ -1,4 +1,4 @@
-"""The lexicon of :mod:`cec.causal`: connective rules, causative verbs and the word lists that guard them.
+"""The lexicon of :mod:`cec.causal`: connective rules, causative verbs, the guarding word lists.
 
 Data only (tables and the regular expressions built from them); the code that applies them to a
 sentence, and :data:`cec.causal.RULES_VERSION` (bump it when anything here changes what is found),
