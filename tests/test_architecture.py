@@ -18,13 +18,13 @@ CEC_LAYERS: dict[str, int] = {
     # 0 leaves: no other cec module
     "cec._version": 0, "cec._files": 0, "cec._warnings": 0, "cec._numerics": 0, "cec._checks": 0,
     "cec._missing": 0, "cec._typer_help": 0, "cec.signature": 0,
-    "cec.hf_model": 0, "cec.io": 0, "cec.segment_rules": 0, "cec.causal_lexicon": 0,
-    "cec.cache": 1,
+    "cec.hf_model": 0, "cec.io.records": 0, "cec.segment_rules": 0, "cec.causal_lexicon": 0,
+    "cec.cache": 1, "cec.io.items": 1,
     # 1 stages built on leaves
     "cec.segment": 1, "cec.similarity": 1, "cec._onnx": 1, "cec.result": 1,
     # 2 the fast-start copy of a model (ONNX Runtime, no torch import); input checks and causal
-    # links, both on top of segment
-    "cec._fast": 2, "cec.inputs": 2, "cec.causal": 2,
+    # links, both on top of segment; the cec.io facade over its readers and writers
+    "cec._fast": 2, "cec.inputs": 2, "cec.causal": 2, "cec.io": 2,
     # 3 encoding and the analyses the scorer runs
     "cec.encode": 3, "cec.align": 3, "cec.directional": 3, "cec.rescale": 3,
     # 4 the pipeline
