@@ -18,13 +18,14 @@ CEC_LAYERS: dict[str, int] = {
     # 0 leaves: no other cec module
     "cec._version": 0, "cec._files": 0, "cec._warnings": 0, "cec._numerics": 0, "cec._checks": 0,
     "cec._missing": 0, "cec._typer_help": 0, "cec.signature": 0,
-    "cec.io": 0, "cec.segment": 0, "cec.cache": 1,
+    "cec.io.records": 0, "cec.segment_rules": 0, "cec.causal_lexicon": 0,
     "cec.devices": 0, "cec.models": 0, "cec.layout": 0,
     # 1 stages built on leaves
-    "cec.inputs": 1, "cec.similarity": 1, "cec.causal": 1, "cec._onnx": 1, "cec.result": 1,
-    "cec.hf_model": 1, "cec.encoder_base": 1,
-    # 2 the fast-start copy of a model (ONNX Runtime, no torch import), the precision runners
-    "cec._fast": 2, "cec.runners": 2,
+    "cec.cache": 1, "cec.io.items": 1, "cec.segment": 1, "cec.similarity": 1, "cec._onnx": 1,
+    "cec.result": 1, "cec.hf_model": 1, "cec.encoder_base": 1,
+    # 2 the fast-start copy of a model (ONNX Runtime, no torch import), the precision runners;
+    # input checks and causal links, both on top of segment; the cec.io facade over its parts
+    "cec._fast": 2, "cec.runners": 2, "cec.inputs": 2, "cec.causal": 2, "cec.io": 2,
     # 3 encoding and the analyses the scorer runs
     "cec.encode": 3, "cec.align": 3, "cec.directional": 3, "cec.rescale": 3,
     # 4 the pipeline

@@ -12,7 +12,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cec.segment import (
-    _MARKER,
     DEFAULT_SPLITTER,
     Segmented,
     Splitter,
@@ -22,6 +21,7 @@ from cec.segment import (
     to_blocks,
     with_rules,
 )
+from cec.segment_rules import _MARKER
 
 CASES_PATH = Path(__file__).parent / "data" / "segment_cases.jsonl"
 CASES = [json.loads(line) for line in CASES_PATH.read_text(encoding="utf-8").splitlines() if line]

@@ -1,56 +1,29 @@
-"""Student fine-tuning and generation settings: dataclasses loaded from YAML, presets merged.
+"""The study's training and generation settings: the dataclasses and their value checks.
 
-A training config is a YAML mapping. ``preset: NAME`` (``tinyllama-1.1b``, ``phi-2``,
-``gemma-2b``; or the path of a preset file) loads ``cec_distill/presets/NAME.yaml`` first and the
-config is merged over it key by key, so every preset value can be overridden. Unknown keys,
-wrong types and impossible values raise :class:`ConfigError` naming the key, before any model
-loads.
-
-Example:
-    >>> cfg = load_train_config({"preset": "tinyllama-1.1b", "train_file": "train.jsonl",
-    ...                          "output_dir": "out", "learning_rate": 2e-4})
-    >>> cfg.model.name_or_path, cfg.epochs, cfg.batch_size, cfg.learning_rate
-    ('TinyLlama/TinyLlama-1.1B-Chat-v1.0', 10, 8, 0.0002)
-    >>> cfg.lora.target_modules[:2]
-    ['q_proj', 'k_proj']
+Built from YAML by :mod:`cec_distill.config.loading`; every field is documented on its class.
 """
 
 from __future__ import annotations
 
-import copy
-import dataclasses
-import importlib.util
-import os
-import types
-import typing
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from cec._checks import check_positive_int
+from cec_distill.config.mapping import ConfigError
 
 __all__ = [
-    "ConfigError",
     "ModelConfig",
     "QuantConfig",
     "LoraSettings",
     "FormatConfig",
     "TrainConfig",
     "GenerateConfig",
-    "PRESETS",
     "LORA_TARGETS",
-    "load_yaml",
-    "load_preset",
-    "merge",
-    "from_dict",
-    "to_dict",
-    "load_train_config",
-    "load_generate_config",
-    "resolve_model_path",
+    "ORDERS",
+    "RATIONALE_LOSSES",
+    "SCHEDULERS",
+    "DEFAULT_INSTRUCTION",
 ]
-
-PRESET_DIR = Path(__file__).resolve().parent / "presets"
-PRESETS = ("tinyllama-1.1b", "phi-2", "gemma-2b")
 
 #: LoRA target modules per model family (``config.model_type``): every attention and MLP
 #: projection, the QLoRA paper's recommendation.
@@ -72,10 +45,6 @@ DEFAULT_INSTRUCTION = (
     "Explain how the evidence supports or contradicts the claim, describing the cause-and-effect "
     "relationships that link them."
 )
-
-
-class ConfigError(ValueError):
-    """A configuration value is missing, unknown, of the wrong type or out of range."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -389,183 +358,3 @@ def _check_model(m: ModelConfig, q: QuantConfig, lora: LoraSettings | None) -> N
             raise ConfigError(f"lora.dropout must be in [0, 1), got {lora.dropout!r}")
         if lora.bias not in ("none", "all", "lora_only"):
             raise ConfigError(f"lora.bias must be none, all or lora_only, got {lora.bias!r}")
-
-
-# --------------------------------------------------------------------------------------------
-# loading
-# --------------------------------------------------------------------------------------------
-def load_yaml(path: str | os.PathLike) -> dict:
-    """Read a YAML mapping; a clear error for a missing file or a non-mapping."""
-    import yaml
-
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"config: no such file: {p}")
-    data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"config {p}: expected a mapping at the top, got {type(data).__name__}")
-    return data
-
-
-def load_preset(name: str) -> dict:
-    """The preset mapping for a built-in name or a preset file path."""
-    if not isinstance(name, str) or not name:
-        raise ConfigError(f"preset must be a name or a path, got {name!r}")
-    builtin = PRESET_DIR / f"{name}.yaml"
-    if name in PRESETS or builtin.is_file():
-        return load_yaml(builtin)
-    if Path(name).is_file():
-        return load_yaml(name)
-    raise ConfigError(f"unknown preset {name!r}; built-in presets: {', '.join(PRESETS)}")
-
-
-def merge(base: dict, override: dict) -> dict:
-    """Recursive dict merge: values of ``override`` win; nested mappings merge key by key."""
-    out = copy.deepcopy(base)
-    for k, v in override.items():
-        if isinstance(v, dict) and isinstance(out.get(k), dict):
-            out[k] = merge(out[k], v)
-        else:
-            out[k] = copy.deepcopy(v)
-    return out
-
-
-def _check_type(value: Any, tp: Any, where: str) -> Any:
-    origin = typing.get_origin(tp)
-    if tp is Any:
-        return value
-    if origin in (typing.Union, types.UnionType):
-        args = typing.get_args(tp)
-        if value is None and type(None) in args:
-            return None
-        errors = []
-        for a in args:
-            if a is type(None):
-                continue
-            try:
-                return _check_type(value, a, where)
-            except ConfigError as exc:
-                errors.append(exc)
-        raise (
-            errors[0]
-            if len(errors) == 1
-            else ConfigError(f"{where}: {value!r} is not a valid value ({_tpname(tp)})")
-        )
-    if origin is list:
-        if not isinstance(value, list):
-            raise ConfigError(f"{where} must be a list, got {value!r}")
-        (item,) = typing.get_args(tp)
-        return [_check_type(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
-    if dataclasses.is_dataclass(tp):
-        if isinstance(value, tp):
-            return value
-        if not isinstance(value, dict):
-            raise ConfigError(f"{where} must be a mapping, got {value!r}")
-        return from_dict(tp, value, where)
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{where} must be a number, got {value!r}")
-        return float(value)
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{where} must be an integer, got {value!r}")
-        return value
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{where} must be true or false, got {value!r}")
-        return value
-    if tp is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"{where} must be a string, got {value!r}")
-        return value
-    return value
-
-
-def _tpname(tp: Any) -> str:
-    return str(tp).replace("typing.", "")
-
-
-def from_dict(cls: type, data: dict, where: str = "config") -> Any:
-    """Build dataclass ``cls`` from a mapping: unknown keys and wrong types raise ConfigError."""
-    if not isinstance(data, dict):
-        raise ConfigError(f"{where} must be a mapping, got {type(data).__name__}")
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names)
-    if unknown:
-        raise ConfigError(
-            f"{where}: unknown key(s) {', '.join(unknown)}; known keys: {', '.join(sorted(names))}"
-        )
-    kwargs = {}
-    for k, v in data.items():
-        key = k if where == "config" else f"{where}.{k}"
-        kwargs[k] = _check_type(v, hints[k], key)
-    try:
-        return cls(**kwargs)
-    except ConfigError as exc:
-        if where != "config" and not str(exc).startswith(where):
-            raise ConfigError(f"{where}: {exc}") from None
-        raise
-
-
-def to_dict(obj: Any) -> dict:
-    """Plain-data form of a config dataclass (for writing next to the results)."""
-    return dataclasses.asdict(obj)
-
-
-def _as_mapping(config: str | os.PathLike | dict) -> tuple[dict, Path | None]:
-    if isinstance(config, dict):
-        return copy.deepcopy(config), None
-    if isinstance(config, (str, os.PathLike)):
-        return load_yaml(config), Path(config).resolve().parent
-    raise TypeError(f"config must be a path or a mapping, got {type(config).__name__}")
-
-
-def load_train_config(
-    config: str | os.PathLike | dict, overrides: dict | None = None
-) -> TrainConfig:
-    """Load a :class:`TrainConfig` from a YAML path or mapping, preset merged underneath.
-
-    Args:
-        config: YAML file or mapping. ``preset`` names the preset to start from.
-        overrides: A mapping merged over the config (e.g. from the command line).
-
-    Raises:
-        ConfigError: unknown keys, wrong types, impossible values, missing required keys.
-    """
-    data, _ = _as_mapping(config)
-    if overrides:
-        data = merge(data, overrides)
-    preset = data.get("preset")
-    if preset is not None:
-        data = merge(load_preset(preset), data)
-    for req in ("train_file", "output_dir"):
-        if not data.get(req):
-            raise ConfigError(f"{req} is required")
-    return from_dict(TrainConfig, data)
-
-
-def load_generate_config(
-    config: str | os.PathLike | dict, overrides: dict | None = None
-) -> GenerateConfig:
-    """Load a :class:`GenerateConfig` (same rules as :func:`load_train_config`)."""
-    data, _ = _as_mapping(config)
-    if overrides:
-        data = merge(data, overrides)
-    for req in ("input_file", "output_file"):
-        if not data.get(req):
-            raise ConfigError(f"{req} is required")
-    return from_dict(GenerateConfig, data)
-
-
-def resolve_model_path(model: ModelConfig) -> str:
-    """The directory or hub id to load: ``package`` resolves to its installed folder."""
-    if model.package:
-        spec = importlib.util.find_spec(model.package)
-        if spec is None or not spec.submodule_search_locations:
-            raise ConfigError(
-                f"model.package: package {model.package!r} is not installed "
-                f"(pip install {model.package.replace('_', '-')})"
-            )
-        return str(next(iter(spec.submodule_search_locations)))
-    return model.name_or_path
