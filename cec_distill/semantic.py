@@ -162,6 +162,7 @@ def target_embeddings(
     unique = list(dict.fromkeys(texts))
     if not unique:
         return torch.zeros(0, 0)
-    vectors = encode_cached(enc, unique, resolve_cache(cache)).detach().to("cpu", torch.float32)
+    found = encode_cached(enc, unique, resolve_cache(cache))  # numpy on the CPU, else a tensor
+    vectors = torch.as_tensor(found).detach().to("cpu", torch.float32)
     row = {t: i for i, t in enumerate(unique)}
     return vectors[[row[t] for t in texts]]
