@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CEC_LAYERS: dict[str, int] = {
     # 0 leaves: no other cec module
     "cec._version": 0, "cec._files": 0, "cec._warnings": 0, "cec._numerics": 0, "cec._checks": 0,
-    "cec._missing": 0, "cec._typer_help": 0, "cec.signature": 0,
+    "cec._missing": 0, "cec._typer_help": 0, "cec.signature": 0, "cec._streams": 0,
     "cec.io.records": 0, "cec.segment_rules": 0, "cec.causal_lexicon": 0,
     "cec.devices": 0, "cec.models": 0, "cec.layout": 0,
     # 1 stages built on leaves

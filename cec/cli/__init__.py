@@ -26,6 +26,7 @@ import os
 import sys
 import warnings
 
+from cec import _streams
 from cec._missing import missing_dependency
 from cec.cli import baseline as _baseline  # noqa: F401 - registers `cec baseline`
 from cec.cli import explain as _explain  # noqa: F401 - registers `cec explain`
@@ -87,5 +88,6 @@ def _main(argv: list[str] | None) -> int:
         if missing is not None:  # an optional extra that is not installed: a user-facing case
             error(missing)
             return EXIT_BAD_INPUT
-        error(f"unexpected {type(exc).__name__}: {exc} (set CEC_DEBUG=1 for a traceback)")
+        hint = "; CEC_VERBOSE=1 shows what libraries printed" if _streams.held_text() else ""
+        error(f"unexpected {type(exc).__name__}: {exc} (set CEC_DEBUG=1 for a traceback{hint})")
         return EXIT_UNEXPECTED

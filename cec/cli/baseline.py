@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-import sys
 import warnings
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from cec.cli._app import app
+from cec import _streams
+from cec.cli._app import command
 from cec.cli.options import ScorerOptions, build_scorer, shared
 from cec.io import InputError
 
 __all__ = ["baseline_command"]
 
 
-@app.command("baseline")
+@command("baseline")
 @shared(ScorerOptions, "scorer_options", skip=("empty", "cache"))
 def baseline_command(
     corpus: Annotated[
@@ -69,7 +69,7 @@ def baseline_command(
         baseline.save(output)
     except OSError as exc:
         raise InputError(f"cannot write ({exc.strerror or exc})", output) from None
-    sys.stdout.write(
+    _streams.out().write(
         f"baseline b = {baseline.value:.6f} (forward {baseline.forward:.6f}, backward "
         f"{baseline.backward:.6f}; {baseline.n_pairs} unrelated pairs of {baseline.corpus}) "
         f"for {baseline.model}@{baseline.weights}, hash {baseline.hash}\nwritten to {output}\n"

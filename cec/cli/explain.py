@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from cec import _streams
 from cec._missing import missing_dependency
-from cec.cli._app import app
+from cec.cli._app import command
 from cec.cli.options import InputFields, ScorerOptions, build_scorer, shared
 from cec.io import InputError, Record
 
@@ -33,7 +33,7 @@ def _find_item(records: Iterator[Record], item: str, path: Path) -> Record:
     raise InputError(f"no item with id {item!r} (and not an item number 1..{count})", path)
 
 
-@app.command("explain")
+@command("explain")
 @shared(InputFields, "fields")
 @shared(ScorerOptions, "scorer_options")
 def explain_command(
@@ -135,9 +135,9 @@ def explain_command(
 
         sections.append(add_link_section(scorer, alignment, gen_text, refs[alignment.best_ref]))
     if as_json:
-        sys.stdout.write(json.dumps(alignment.to_dict(), indent=2) + "\n")
+        _streams.out().write(json.dumps(alignment.to_dict(), indent=2) + "\n")
     else:
-        sys.stdout.write(alignment.format(width=width, sections=sections) + "\n")
+        _streams.out().write(alignment.format(width=width, sections=sections) + "\n")
     if heatmap is not None:
         written = alignment.heatmap(heatmap)
-        (sys.stderr if as_json else sys.stdout).write(f"heatmap written to {written}\n")
+        (_streams.err() if as_json else _streams.out()).write(f"heatmap written to {written}\n")

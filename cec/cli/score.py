@@ -11,7 +11,6 @@ import csv
 import itertools
 import json
 import os
-import sys
 import time
 import warnings
 from collections import deque
@@ -21,7 +20,8 @@ from typing import Annotated, Any
 
 import typer
 
-from cec.cli._app import app, warn
+from cec import _streams
+from cec.cli._app import command, warn
 from cec.cli.options import (
     EmptyPolicy,
     InputFields,
@@ -57,16 +57,16 @@ def _progress(total: int | None, quiet: bool) -> Any:
     """A tqdm bar on stderr, shown only on a terminal and without --quiet."""
     from tqdm import tqdm  # not tqdm.auto: it imports asyncio (~0.15 s), and this bar is on stderr
 
-    disable = quiet or not sys.stderr.isatty()
+    disable = quiet or not _streams.err().isatty()
     try:  # a terminal that reports no size (0 x 0) still gets a bar
-        size = os.get_terminal_size(sys.stderr.fileno())
+        size = os.get_terminal_size(_streams.err().fileno())
         ncols, nrows = size.columns or 80, size.lines or 24
     except (OSError, ValueError):
         ncols, nrows = 80, 24
     return tqdm(
         total=total,
         unit="pair",
-        file=sys.stderr,
+        file=_streams.err(),
         disable=disable,
         ncols=ncols,
         nrows=nrows,
@@ -74,7 +74,7 @@ def _progress(total: int | None, quiet: bool) -> Any:
     )
 
 
-@app.command("score")
+@command("score")
 @shared(InputFields, "fields")
 @shared(ScorerOptions, "scorer_options")
 def score_command(
@@ -240,14 +240,16 @@ def score_command(
         directional=directional or None,
         rescale=baseline if baseline is not None else (True if rescale else None),
     )
-    show_steps = not quiet and sys.stderr.isatty()
+    show_steps = not quiet and _streams.err().isatty()
     if show_steps:  # loading is its own step; the bar starts once the model is ready
-        sys.stderr.write(f"cec: loading model {scorer_options.model or 'all-MiniLM-L6-v2'} ... ")
-        sys.stderr.flush()
+        _streams.err().write(
+            f"cec: loading model {scorer_options.model or 'all-MiniLM-L6-v2'} ... "
+        )
+        _streams.err().flush()
     t0 = time.perf_counter()
     scorer = build_scorer(options, load=True)
     if show_steps:
-        sys.stderr.write(f"ready ({time.perf_counter() - t0:.1f} s)\n")
+        _streams.err().write(f"ready ({time.perf_counter() - t0:.1f} s)\n")
     base_signature = scorer.signature
     record = None if multi else run_record(output, out_fmt, summary_only)
     done: Iterator[tuple[str, float, float, float, bool]] | None = None
@@ -264,7 +266,7 @@ def score_command(
     # 2. score lazily; the output is held back until the first rows scored without error (on
     # --resume, new rows are appended to the stopped run's rows once the first chunk is good)
     out = DeferredOutput(output, append=resuming, on_commit=record_run)
-    side = sys.stdout if not out.to_stdout else sys.stderr  # where summaries beside rows go
+    side = _streams.out() if not out.to_stdout else _streams.err()  # where summaries beside rows go
     if multi and out_fmt == "json":
         out.write('{"files": [')
     summaries: list[tuple[str, Summary]] = []

@@ -10,11 +10,11 @@ import csv
 import json
 import math
 import os
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from cec import _streams
 from cec.io.records import InputError
 
 __all__ = [
@@ -135,7 +135,7 @@ def open_output(path: str | os.PathLike[str] | None, *, append: bool = False) ->
         InputError: The file cannot be created.
     """
     if path is None or str(path) == "-":
-        return sys.stdout
+        return _streams.out()
     try:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         mode = "a" if append else "w"
