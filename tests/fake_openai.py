@@ -144,6 +144,18 @@ class _Handler(BaseHTTPRequestHandler):
                 }
             }
             self._send(400, json.dumps(body).encode())
+        elif kind == "400context":  # OpenAI's words and code for a prompt past the window
+            body = {
+                "error": {
+                    "message": "This model's maximum context length is 8192 tokens. However, "
+                    "your messages resulted in 9013 tokens. Please reduce the length of the "
+                    "messages.",
+                    "type": "invalid_request_error",
+                    "param": "messages",
+                    "code": "context_length_exceeded",
+                }
+            }
+            self._send(400, json.dumps(body).encode())
         elif kind == "detail":
             detail = (
                 f"Server is pinned to 'tiny'; requested {payload.get('model')!r}. "

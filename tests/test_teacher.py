@@ -701,8 +701,9 @@ def test_content_filtered_item_is_recorded_once_as_refused_and_not_retried(
 # built here: a real OpenAI-compatible server, offline, a few seconds to start.
 
 
-@pytest.fixture(scope="module")
-def hf_serve(tmp_path_factory):
+def _start_serve(root: Path, max_positions: int):
+    """``transformers serve`` on a tiny random Llama with a window of ``max_positions``: a
+    generator that yields the server's address and stops it afterwards."""
     import socket
     import urllib.request
     from types import SimpleNamespace
@@ -716,8 +717,7 @@ def hf_serve(tmp_path_factory):
         pytest.skip("`transformers serve` needs fastapi and uvicorn: pip install 'cec[dev]'")
     from tiny_models import build_tiny_llama
 
-    root = tmp_path_factory.mktemp("serve")
-    model = build_tiny_llama(root / "tiny")
+    model = build_tiny_llama(root / "tiny", max_positions=max_positions)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -765,6 +765,19 @@ def hf_serve(tmp_path_factory):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@pytest.fixture(scope="module")
+def hf_serve(tmp_path_factory):
+    """A window that holds every test prompt and its answer, whatever the server's window rule
+    (transformers >= 5.25 refuses a prompt plus answer longer than ``max_position_embeddings``)."""
+    yield from _start_serve(tmp_path_factory.mktemp("serve"), max_positions=2048)
+
+
+@pytest.fixture(scope="module")
+def hf_serve_short(tmp_path_factory):
+    """A 64-token window: every labelling prompt is longer (the user's problem, on item 1)."""
+    yield from _start_serve(tmp_path_factory.mktemp("serve-short"), max_positions=64)
 
 
 def _served(hf_serve, status: int) -> int:
@@ -845,6 +858,37 @@ def test_transformers_serve_kill_and_restart_labels_each_item_once(hf_serve, tmp
     recs = records(out)  # every line parses
     assert Counter(r["id"] for r in recs if not r["error"]) == Counter({i.id: 1 for i in insts})
     assert f"already done {len(first)}" in stderr and "remaining 0 of 10" in stderr
+
+
+def test_transformers_serve_prompt_past_the_window_stops_on_item_1(hf_serve_short, tmp_path):
+    """transformers serve's 400 for a prompt past the window is the user's to fix: one clear
+    line on the first request, exit 2, nothing else sent or written."""
+    data = write_instances(make_instances(6), tmp_path / "instances.jsonl")
+    out = tmp_path / "labels.jsonl"
+    before = _served(hf_serve_short, 400)
+    args = _label_args(data, out, hf_serve_short, "--model", hf_serve_short.model, "-j", "3")
+    proc = _cli(args)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 2, stderr
+    said = [line for line in stderr.splitlines() if "context window" in line]
+    assert len(said) == 1 and said[0].startswith("error: the prompt of item "), stderr
+    assert "The prompt has" in said[0] and "at most 64" in said[0]  # the server's own words
+    assert not out.exists() or out.read_text() == ""
+    time.sleep(0.2)
+    assert _served(hf_serve_short, 400) - before == 1  # the first request went alone
+
+
+def test_openai_context_length_error_is_fatal_with_advice(server, api_key, tmp_path):
+    insts = make_instances(8)
+    out = tmp_path / "labels.jsonl"
+    server.script(["400context"] * 50)
+    s = label_instances(insts, out, config(server, concurrency=4))
+    assert s.fatal is not None and s.labelled == 0
+    assert f"the prompt of item {insts[0].id} does not fit" in s.fatal
+    assert "maximum context length is 8192 tokens" in s.fatal  # the server's words
+    assert "--max-tokens" in s.fatal
+    assert len(server.requests) == 1
+    assert not out.exists() or out.read_text() == ""
 
 
 def test_study_references_warn_about_cut_teacher_labels(server, api_key, tmp_path, caplog):

@@ -62,8 +62,14 @@ def build_tokenizer(path: str | Path, vocab_size: int = 320):
     return fast
 
 
-def build_tiny_llama(path: str | Path, seed: int = 0, chat: bool = True) -> Path:
-    """Save a tiny random ``LlamaForCausalLM`` and its tokenizer to ``path``; return the path."""
+def build_tiny_llama(
+    path: str | Path, seed: int = 0, chat: bool = True, max_positions: int = 256
+) -> Path:
+    """Save a tiny random ``LlamaForCausalLM`` and its tokenizer to ``path``; return the path.
+
+    ``max_positions`` is the model's window (``max_position_embeddings``), which a server such as
+    ``transformers serve`` enforces on prompt plus answer.
+    """
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
@@ -80,7 +86,7 @@ def build_tiny_llama(path: str | Path, seed: int = 0, chat: bool = True) -> Path
         num_hidden_layers=2,
         num_attention_heads=4,
         num_key_value_heads=2,
-        max_position_embeddings=256,
+        max_position_embeddings=max_positions,
         bos_token_id=tok.bos_token_id,
         eos_token_id=tok.eos_token_id,
         pad_token_id=tok.pad_token_id,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import email.utils
 import json
+import re
 import time
 from typing import Any
 
@@ -101,6 +102,27 @@ def _is_content_filter(exc: BaseException) -> bool:
     return str(code or "").lower() in ("content_filter", "content_policy_violation")
 
 
+_WINDOW_CODES = ("context_length_exceeded", "string_above_max_length", "prompt_too_long")
+_WINDOW_WORDS = re.compile(
+    r"context length|context window|maximum context|max[-_ ]model[-_ ]len|prompt is too long"
+    r"|prompt has \d+ tokens|input is too long|too many (input )?tokens|exceeds? the (model'?s? )?"
+    r"(maximum|max)",
+    re.IGNORECASE,
+)
+
+
+def _is_window_error(exc: BaseException) -> bool:
+    """A 400/413 saying the prompt does not fit the model's window (OpenAI's
+    ``context_length_exceeded``, vLLM's and ``transformers serve``'s words)."""
+    code = getattr(exc, "code", None)
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict) and code is None:
+        code = body.get("code")
+    if str(code or "").lower() in _WINDOW_CODES:
+        return True
+    return bool(_WINDOW_WORDS.search(server_message(exc) or ""))
+
+
 def _retry_after(exc: Exception) -> float | None:
     resp = getattr(exc, "response", None)
     headers = getattr(resp, "headers", None)
@@ -145,6 +167,8 @@ def _classify(exc: BaseException) -> tuple[str, bool, bool]:
             return f"http_{code}", False, True  # bad key, no access, unknown model: stop the run
         if code == 400 and _is_content_filter(exc):
             return "refused", False, False
+        if code in (400, 413) and _is_window_error(exc):
+            return "context_length", False, True  # the prompt is the user's to fix: stop now
         return f"http_{code}", False, False
     if isinstance(
         exc, (ValueError, openai.APIResponseValidationError)

@@ -158,7 +158,15 @@ class _Labeller:
                 if status is not None:
                     entry["status"] = status
                 if fatal:
-                    # Bad key, no access, unknown model: about the run, not this item. No record.
+                    # Bad key, no access, unknown model, a prompt past the teacher's window:
+                    # about the run (every item's prompt is built alike), not this item.
+                    if kind == "context_length":
+                        message = (
+                            f"the prompt of item {inst.id} does not fit the teacher's context "
+                            f"window (the server said: {message}); shorten the prompt template "
+                            "or the evidence, lower --max-tokens, or use a model with a longer "
+                            "window"
+                        )
                     with self._lock:
                         if self.fatal is None:
                             self.fatal = message
