@@ -77,8 +77,33 @@ def test_resume_after_a_cut_run_gives_the_uninterrupted_output(pairs_file, full,
         str(pairs_file), "--format", fmt, "-o", str(out), "-q", "--empty", "nan", "--resume"
     )
     assert proc.returncode == 0, proc.stderr
-    assert out.read_text(encoding="utf-8") == text
-    assert _summary(proc.stdout) == _summary(full[fmt + "-summary"])
+    got = out.read_text(encoding="utf-8")
+    assert got.startswith("".join(lines[:keep]))  # the stopped run's rows, untouched
+    # the new rows were scored in other batches than the uninterrupted run's: equal within the
+    # promised 1e-6 (docs/reporting.md), the 6th printed decimal may differ by one
+    _assert_rows_close(_rows(got, fmt), _rows(text, fmt))
+    (mean, sig), (want_mean, want_sig) = _summary(proc.stdout), _summary(full[fmt + "-summary"])
+    assert sig == want_sig and abs(mean - want_mean) <= 1e-4  # printed to 4 decimals
+
+
+def _rows(text: str, fmt: str) -> list[dict]:
+    """The item rows of a jsonl or csv output, as jsonl rows (NaN as None)."""
+    if fmt == "jsonl":
+        return [json.loads(x) for x in text.splitlines()]
+    import csv
+    import io
+
+    rows = []
+    for r in csv.DictReader(io.StringIO(text)):
+        rows.append(
+            {
+                "id": r["id"],
+                "empty": r["empty"],
+                "best_ref": r["best_ref"],
+                **{k: None if r[k] in ("", "nan") else float(r[k]) for k in ("forward", "backward", "sym")},
+            }
+        )
+    return rows
 
 
 def test_a_killed_run_leaves_whole_rows_and_resume_finishes_it(pairs_file, full, tmp_path):
