@@ -88,6 +88,9 @@ def _check_cec_distill_reference(site: Path) -> None:
     ):
         assert f'id="{name}"' in page, name
     assert 'href="api-distill.html"' in (site / "index.html").read_text()  # in the nav
+    # a docstring's "Example:" section (an admonition) turned its >>> lines into nested quotes
+    for api in (page, (site / "api.html").read_text()):
+        assert "<blockquote>" not in api
 
 
 def test_mkdocs_build_strict(tmp_path):
