@@ -46,6 +46,7 @@ __all__ = [
     "Section",
     "render",
     "save_heatmap",
+    "heatmap_title",
     "HEATMAP_SUFFIXES",
 ]
 
@@ -262,6 +263,8 @@ def align(
 # ---------------------------------------------------------------------------------------------
 #: An extra part of :func:`render`: ``(title, fn)``, ``fn(alignment)`` -> lines or ``None``.
 Section = Callable[[Alignment], list[str] | None]
+
+
 def _clip(text: str, width: int) -> str:
     text = " ".join(text.split())
     return text if len(text) <= width else text[: max(width - 1, 1)] + "…"
@@ -332,6 +335,27 @@ def render(
 # ---------------------------------------------------------------------------------------------
 # heatmap
 # ---------------------------------------------------------------------------------------------
+def heatmap_title(alignment: Alignment) -> str:
+    """The heatmap's title: the score that was asked for, and Eq. 2 beside it where it differs.
+
+    A plain alignment gives ``CEC 0.984 (fwd 0.984, bwd 0.984)``. With a direction report
+    (``cec explain --directional`` puts it in ``alignment.extras["causal_links"]``) the
+    directional score leads, since that is the score the user asked for, e.g.
+    ``directional CEC 0.492 (Eq. 2 CEC 0.984: fwd 0.984, bwd 0.984)``; when the adjustment
+    changed nothing the title says so (``directional CEC 0.901 = Eq. 2 (fwd ..., bwd ...)``).
+    The matrix itself is always the Eq. 2 cosine matrix.
+    """
+    a = alignment
+    parts = f"fwd {_num(a.forward)}, bwd {_num(a.backward)}"
+    links = a.extras.get("causal_links") if isinstance(a.extras, dict) else None
+    directional = (links or {}).get("sym")
+    if directional is None:
+        return f"CEC {_num(a.sym)} ({parts})"
+    if _num(float(directional)) == _num(a.sym):
+        return f"directional CEC {_num(float(directional))} = Eq. 2 ({parts})"
+    return f"directional CEC {_num(float(directional))} (Eq. 2 CEC {_num(a.sym)}: {parts})"
+
+
 def save_heatmap(
     alignment: Alignment,
     path: str | os.PathLike[str],
@@ -352,7 +376,7 @@ def save_heatmap(
         alignment: The pair's alignment.
         path: Output file ending in ``.png``, ``.svg`` or ``.pdf``.
         label_width: Shortest wrap width, in characters, of the sentences in the key.
-        title: Figure title (default: the pair's scores).
+        title: Figure title (default: the pair's scores, see :func:`heatmap_title`).
 
     Returns:
         The path written.
@@ -441,7 +465,7 @@ def save_heatmap(
                 ax.add_patch(
                     Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="red", lw=2.5)
                 )
-    heading = title or f"CEC {_num(a.sym)} (fwd {_num(a.forward)}, bwd {_num(a.backward)})"
+    heading = title or heatmap_title(a)
     if reversed_cells:
         heading += "\nred outline, rev: a cause -> effect link stated the other way round"
     fig.suptitle(heading, fontsize=10, y=1 - 0.12 / height, va="top")

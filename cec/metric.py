@@ -217,8 +217,10 @@ def compute(
         **options: :class:`cec.CEC` options (``model``, ``device``, ``splitter``, ``empty``...).
 
     Returns:
-        ``{"cec": float, "forward": float, "backward": float, "scores": [float, ...],
-        "n_empty": int, "signature": str}``; a NaN (only with ``empty="nan"``) is ``None``.
+        A ``dict`` of plain Python types, ``{"cec": float, "forward": float, "backward": float,
+            "scores": [float, ...], "n_empty": int, "signature": str}``. ``cec`` is the corpus
+            mean, ``scores`` the per-item scores in input order; a NaN (only with
+            ``empty="nan"``) is ``None``.
 
     Examples:
         >>> out = compute(predictions=["CO2 traps heat. Seas rise."],

@@ -14,7 +14,7 @@ the prompt ids are exactly those :func:`prompt_ids` gives at generation time; ``
 EOS is learned, so generation stops). ``rationale_mask`` marks the explanation tokens (the
 semantic loss pools over them).
 
-Example:
+Examples:
     >>> from cec_distill.config import FormatConfig
     >>> from cec_distill.data import Evidence, Instance
     >>> inst = Instance("x:1", "esnli", "A man sleeps.", (Evidence("A man runs.", "premise"),),

@@ -12,7 +12,7 @@ from the instance: ``{claim}``, ``{evidence}`` (one line per sentence, ``- [LABE
 ``{hypothesis}``, ``{id}``, ``{dataset}``. Write ``{{`` and ``}}`` for literal braces. An
 unknown placeholder is an error when the template is loaded.
 
-Example:
+Examples:
     >>> from cec_distill.data import Evidence, Instance
     >>> inst = Instance("x:1", "climate-fever", "Seas rise.", (Evidence("Ice melts.", "SUPPORTS"),), "SUPPORTS")
     >>> msgs = render_prompt(inst)

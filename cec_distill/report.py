@@ -15,7 +15,7 @@ Public API:
 - :func:`write_report` ``(results, out_dir, stem="table1") -> dict[str, Path]``: all of the
   above: ``<stem>.md``, ``<stem>.csv``, ``<stem>.tex``, ``distributions.png``, ``scatter.png``.
 
-Example:
+Examples:
     >>> from cec_distill.metrics import evaluate
     >>> from cec_distill.report import table1, to_markdown
     >>> res = evaluate(["the cat sat"], ["the cat sat"], metrics=["rouge1"], system="toy")

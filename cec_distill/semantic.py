@@ -7,7 +7,7 @@ cosine distance ``1 - cos``. Target embeddings come from CEC's encoder (the same
 the explanations) and are read from CEC's embedding cache (:mod:`cec.cache`), shared across runs
 and keyed by the encoder's identity (:func:`target_embeddings`).
 
-Example:
+Examples:
     >>> import torch
     >>> head = ProjectionHead(8, 4)
     >>> h = torch.randn(2, 5, 8); mask = torch.tensor([[0, 1, 1, 0, 0], [1, 1, 1, 1, 0]])

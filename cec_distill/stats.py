@@ -27,7 +27,7 @@ Public API:
 
 Every random procedure takes ``seed`` (an int) and gives the same answer for the same seed.
 
-Example:
+Examples:
     >>> import numpy as np
     >>> from cec_distill.stats import compare_metrics
     >>> rng = np.random.default_rng(0)
@@ -127,7 +127,7 @@ def wilcoxon(a: Sequence[float], b: Sequence[float], zero_method: str = "wilcox"
 def cohens_d_paired(a: Sequence[float], b: Sequence[float]) -> float:
     """Cohen's d for paired samples: mean(a - b) / sd(a - b), sd with ddof = 1.
 
-    Example:
+    Examples:
         >>> cohens_d_paired([3.0, 4.0, 5.0], [1.0, 1.0, 1.0])
         3.0
     """

@@ -15,7 +15,7 @@ its error, is picked up again by the next run.
 One process writes a store at a time: opening for writing takes an exclusive ``flock`` on the
 file (released by the kernel when the process dies, even by ``kill -9``).
 
-Example:
+Examples:
     >>> import tempfile, os
     >>> path = os.path.join(tempfile.mkdtemp(), "labels.jsonl")
     >>> with JsonlStore.open(path) as store:

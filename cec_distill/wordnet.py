@@ -20,7 +20,7 @@ appended to ``nltk.data.path`` (last, so the user's own nltk data still wins), w
 sandbox requires. The copy is written to a temporary folder and renamed into place, so concurrent
 processes never see half a copy.
 
-Example:
+Examples:
     >>> from cec_distill.wordnet import get_wordnet
     >>> wn = get_wordnet()
     >>> wn.synsets("dog")[0].name()

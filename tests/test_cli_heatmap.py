@@ -66,3 +66,44 @@ def test_sizes_grow_with_the_matrix_and_keep_cells_readable(tmp_path, n, m):
     # at 120 dpi: at least ~0.4 inch per cell, plus room for the key under the matrix
     assert width >= 120 * 0.4 * m and height >= 120 * 0.4 * n
     assert width <= 120 * 30 and height <= 120 * 40
+
+
+def test_directional_heatmap_is_titled_with_the_score_asked_for(tmp_path, capsys):
+    """Issue 25.9: `cec explain --directional --heatmap` titled the picture with Eq. 2 (0.984)
+    while it outlined a reversal and the directional score was 0.492. The title leads with the
+    directional score and gives Eq. 2 beside it (the real CLI, the real model, the saved SVG)."""
+    import cec
+    from cec.cli import main
+
+    rev = "Rising temperatures lead to more CO2 in the atmosphere."
+    ref = "More CO2 in the atmosphere leads to rising temperatures."
+    eq2, directional = cec.score(rev, ref), cec.score(rev, ref, directional=True)
+    assert directional < eq2 - 0.1  # the case of the issue: the two scores differ
+    with matplotlib.rc_context({"svg.fonttype": "none"}):
+        assert (
+            main(["explain", rev, ref, "--directional", "--heatmap", str(tmp_path / "d.svg")]) == 0
+        )
+        assert main(["explain", rev, ref, "--heatmap", str(tmp_path / "p.svg")]) == 0
+    capsys.readouterr()
+    title = " ".join(_svg_text(tmp_path / "d.svg").split())
+    lead = re.search(r"directional CEC (\d\.\d{3}) \(Eq\. 2 CEC (\d\.\d{3}):", title)
+    assert lead, title
+    assert float(lead.group(1)) == pytest.approx(directional, abs=6e-4)
+    assert float(lead.group(2)) == pytest.approx(eq2, abs=6e-4)
+    plain = " ".join(_svg_text(tmp_path / "p.svg").split())
+    assert "directional" not in plain
+    assert float(re.search(r"CEC (\d\.\d{3}) \(fwd", plain).group(1)) == pytest.approx(
+        eq2, abs=6e-4
+    )
+
+
+def test_heatmap_title_with_an_unchanged_directional_score():
+    from cec.align import heatmap_title
+
+    a = _alignment(2, 2, extras={"causal_links": {"penalized": [], "sym": None}})
+    assert heatmap_title(a).startswith("CEC ")  # no directional score: Eq. 2 alone
+    a = _alignment(2, 2)
+    a.extras["causal_links"] = {"penalized": [], "sym": a.sym}
+    assert heatmap_title(a) == f"directional CEC {a.sym:.3f} = Eq. 2 " + (
+        f"(fwd {a.forward:.3f}, bwd {a.backward:.3f})"
+    )

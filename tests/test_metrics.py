@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import socket
 
 import numpy as np
@@ -119,13 +120,40 @@ def test_bertscore_identical_disjoint_and_signature(bert):
     assert out["bertscore"][1] > out["bertscore"][2]  # paraphrase above unrelated
     sig = bert.signature
     for part in (
-        "model:all-MiniLM-L6-v2@53aa5117",
+        "model:all-MiniLM-L6-v2@",
+        "trunc:512",
         "layer:5",
         "idf:no",
         "rescale:no",
         "bert-score:",
     ):
         assert part in sig
+
+
+def test_bertscore_labels_its_model_with_cecs_identity_scheme(bert):
+    """Issue 25.7: one `cec-distill evaluate` result labelled the MiniLM `@53aa5117` (the
+    weights file's sha256) for BERTScore and `@63e71cc4` (cec's identity of every file that
+    defines the embedding, with the truncation) for CEC. Both now come from cec.models'
+    identity: the same model read at the same truncation gets the same label."""
+    import cec
+    from cec.models import default_model_dir, model_identity, weights_file
+
+    folder = default_model_dir()
+    scorer = _bert_scorer_of(bert)
+    assert bert.truncation == scorer._tokenizer.model_max_length == 512  # what bert-score reads
+    label = re.search(r"\|model:([^|]+)\|", bert.signature).group(1)
+    assert label == f"all-MiniLM-L6-v2@{model_identity(folder, weights_file(folder), 512)[:8]}"
+    cec_scorer = cec.CEC(device="cpu")
+    assert cec_scorer.signature.weights == model_identity(folder, weights_file(folder), 256)[:8]
+    cec_scorer.encoder.model.max_seq_length = 512  # CEC reading 512 tokens, as bert-score does
+    assert f"{cec_scorer.signature.model}@{cec_scorer.signature.weights}" == label
+    assert "53aa5117" not in bert.signature  # the weights-only hash is gone
+
+
+def _bert_scorer_of(metric):
+    from cec_distill.metrics.bertscore import _bert_scorer
+
+    return _bert_scorer(metric.model, metric.layer, metric.device, metric.batch_size, False)
 
 
 def test_bertscore_matches_hand_computation_at_layer_5(bert):

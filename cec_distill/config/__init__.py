@@ -6,7 +6,7 @@ config is merged over it key by key, so every preset value can be overridden. Un
 wrong types and impossible values raise :class:`ConfigError` naming the key, before any model
 loads.
 
-Example:
+Examples:
     >>> cfg = load_train_config({"preset": "tinyllama-1.1b", "train_file": "train.jsonl",
     ...                          "output_dir": "out", "learning_rate": 2e-4})
     >>> cfg.model.name_or_path, cfg.epochs, cfg.batch_size, cfg.learning_rate

@@ -1,6 +1,6 @@
 """Loading the study's settings: presets merged under a YAML file or mapping, then checked.
 
-Example:
+Examples:
     >>> cfg = load_generate_config({"input_file": "test.jsonl", "output_file": "gen.jsonl",
     ...                             "model": {"name_or_path": "gpt2"}, "batch_size": 4})
     >>> cfg.batch_size, cfg.model.name_or_path

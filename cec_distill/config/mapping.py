@@ -4,7 +4,7 @@ Reading a YAML mapping, merging mappings key by key, and building a dataclass fr
 every key and type checked (:class:`ConfigError` names the key). Nothing here knows the study's
 settings; :mod:`cec_distill.config.schema` defines them.
 
-Example:
+Examples:
     >>> merge({"lora": {"r": 16, "alpha": 32}}, {"lora": {"r": 8}})
     {'lora': {'r': 8, 'alpha': 32}}
 """

@@ -7,7 +7,7 @@ One instance type carries both datasets of the study:
 * e-SNLI: the hypothesis plays the claim, the premise is the single evidence sentence (label
   ``"premise"``), the NLI label is the label and the human explanations ride along.
 
-Example:
+Examples:
     >>> ev = (Evidence("CO2 traps heat.", "SUPPORTS", "Greenhouse effect"),)
     >>> inst = Instance("climate-fever:1", "climate-fever", "The planet warms.", ev, "SUPPORTS")
     >>> Instance.from_dict(inst.to_dict()) == inst

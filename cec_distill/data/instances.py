@@ -3,7 +3,7 @@
 One :class:`Instance` carries every dataset of the study (Climate-FEVER, e-SNLI; see
 :mod:`cec_distill.data`); :func:`write_instances` and :func:`read_instances` keep them in files.
 
-Example:
+Examples:
     >>> ev = (Evidence("CO2 traps heat.", "SUPPORTS", "Greenhouse effect"),)
     >>> Instance("climate-fever:1", "climate-fever", "The planet warms.", ev, "SUPPORTS").premise
     'CO2 traps heat.'

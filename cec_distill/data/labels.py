@@ -59,7 +59,7 @@ def read_teacher_labels(
     Returns:
         A :class:`TeacherLabels`.
 
-    Example:
+    Examples:
         >>> import tempfile, json, os
         >>> path = os.path.join(tempfile.mkdtemp(), "labels.jsonl")
         >>> with open(path, "w") as fh:

@@ -1,6 +1,6 @@
 """A deterministic, seeded, label-stratified train/validation/test split of instances.
 
-Example:
+Examples:
     >>> from cec_distill.data.instances import Evidence, Instance
     >>> ev = (Evidence("CO2 traps heat.", "SUPPORTS", "Greenhouse effect"),)
     >>> items = [Instance(f"x:{i}", "climate-fever", "The planet warms.", ev, "SUPPORTS")

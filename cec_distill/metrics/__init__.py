@@ -41,7 +41,7 @@ Metrics (each records its configuration in its signature):
                 reference per item; corpus = mean. One cached scorer per option set is reused.
 ==============  ===========================================================================
 
-Example:
+Examples:
     >>> from cec_distill.metrics import evaluate
     >>> res = evaluate(["the cat sat on the mat"], [["the cat sat on the mat"]],
     ...                metrics=["bleu", "rouge1"])

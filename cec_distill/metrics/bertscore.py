@@ -52,6 +52,37 @@ def resolve_bertscore_model(model: str | os.PathLike[str] | None) -> tuple[str, 
     return spec, spec
 
 
+def _truncation(folder: Path) -> int | None:
+    """Tokens per text bert-score reads: the tokenizer's ``model_max_length`` (``None``: unset)."""
+    import json
+
+    try:
+        cfg = json.loads((folder / "tokenizer_config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    value = cfg.get("model_max_length") if isinstance(cfg, dict) else None
+    if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 10**9:
+        return value
+    return None  # transformers' "no limit" sentinel, or none given
+
+
+def _identity(model: str) -> tuple[int | None, str]:
+    """``(truncation, short identity)`` of a backbone, by cec's own identity function.
+
+    The hash is :func:`cec.models.model_identity` of the model's files and the truncation in
+    force, the scheme that labels the model in CEC's signature, so one model read the same way
+    gets one label across the toolkit (and CEC at 256 tokens and bert-score at 512 get two, each
+    with its ``trunc:``). ``""`` when the model has no files on disk.
+    """
+    from cec.models import local_dir, model_identity, weights_file
+
+    folder = local_dir(model)
+    if folder is None:
+        return None, ""
+    trunc = _truncation(folder)
+    return trunc, model_identity(folder, weights_file(folder), trunc or 0)[:8]
+
+
 @functools.lru_cache(maxsize=2)
 def _bert_scorer(model: str, layer: int, device: str, batch_size: int, rescale: bool) -> Any:
     from bert_score import BERTScorer
@@ -109,11 +140,9 @@ class BERTScoreMetric(Metric):
 
         self.device = str(resolve_device(device))
         self.batch_size = check_positive_int(bertscore_batch_size, "bertscore_batch_size")
-        weights = Path(self.model) / "model.safetensors"
-        if bertscore_model is None and weights.is_file():
-            from cec.encode import file_sha256
-
-            self.label += "@" + file_sha256(weights)[:8]
+        self.truncation, self.identity = _identity(self.model)
+        if self.identity:
+            self.label += "@" + self.identity
 
     def item_scores(self, generated, references):
         # empty texts score 0 (bert-score cannot tokenise them with transformers 5)
@@ -140,7 +169,7 @@ class BERTScoreMetric(Metric):
         return (
             f"bert-score:{_version('bert-score')}|model:{self.label}|layer:{self.layer}|idf:no|"
             f"rescale:{'yes' if self.rescale else 'no'}|stat:f1|multiref:max|"
-            f"transformers:{_version('transformers')}"
+            f"trunc:{self.truncation or 'none'}|transformers:{_version('transformers')}"
         )
 
 

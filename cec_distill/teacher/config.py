@@ -126,7 +126,7 @@ def _check_seconds(value: object, name: str, *, zero_ok: bool = False) -> None:
 class RetryPolicy:
     """Exponential backoff with full jitter, never sooner than the server's Retry-After.
 
-    Example:
+    Examples:
         >>> p = RetryPolicy(max_attempts=5, base=1.0, cap=8.0)
         >>> rng = random.Random(0)
         >>> all(0 <= p.delay(k, None, rng) <= min(8.0, 2 ** (k - 1)) for k in range(1, 10))

@@ -11,7 +11,7 @@ __all__ = ["Redactor", "redact_keylike"]
 class Redactor:
     """Replaces a secret (the API key) in any text; also a :class:`logging.Filter`.
 
-    Example:
+    Examples:
         >>> Redactor("sk-abcdef123456")("bad key: Bearer sk-abcdef123456")
         'bad key: Bearer [REDACTED]'
     """
@@ -58,7 +58,7 @@ _KEYLIKE = (
 def redact_keylike(text: str) -> str:
     """Replace what looks like an API key, bearer token or secret in ``text``.
 
-    Example:
+    Examples:
         >>> redact_keylike("Incorrect API key provided: sk-proj-abcdefgh1234. Bearer xyz.abc.123")
         'Incorrect API key provided: [REDACTED]. Bearer [REDACTED]'
     """
