@@ -642,6 +642,46 @@ def section_scaling(args, report):
     report["scaling"] = rows
 
 
+def section_exactness(args, claims, report):
+    """How much a vector depends on its batch companions, and what bit-exactness would cost.
+
+    docs/reporting.md "How many digits are exact": 30 sentences encoded alone and inside a batch
+    of the others (how many vectors differ, by how much), and the CPU time of encoding every
+    sentence in a shape of its own (one at a time) against batched encoding, the cheapest way to
+    make a vector independent of its companions bit for bit.
+    """
+    scorer = cec.CEC(device="cpu")
+    enc = scorer.encoder
+    sents = [e["evidence"] for c in claims for e in c["evidences"]][: max(60, args.claims)]
+    probe, rest = sents[:30], sents[30:]
+    alone = np.stack([np.asarray(enc.encode_array([s]))[0] for s in probe])
+    inside = np.asarray(enc.encode_array(rest[: len(rest) // 2] + probe + rest[len(rest) // 2 :]))
+    inside = inside[len(rest) // 2 : len(rest) // 2 + len(probe)]
+    d = np.abs(alone - inside).max(axis=1)
+    enc.encode_array(sents[:32])  # warm
+    t = time.process_time()
+    enc.encode_array(sents)
+    batched = time.process_time() - t
+    t = time.process_time()
+    for s in sents:
+        enc.encode_array([s])
+    single = time.process_time() - t
+    row = {
+        "sentences": len(sents),
+        "probe_vectors_differing": int((d > 0).sum()),
+        "probe_max_abs_diff": float(d.max()),
+        "batched_cpu_s": batched,
+        "one_at_a_time_cpu_s": single,
+        "one_at_a_time_cost_ratio": single / batched,
+    }
+    report["exactness"] = row
+    print(
+        f"\nexactness: {row['probe_vectors_differing']}/30 vectors differ alone vs in a batch of "
+        f"{len(sents)} (max |d| {row['probe_max_abs_diff']:.1e}); encoding one sentence at a "
+        f"time costs {row['one_at_a_time_cost_ratio']:.2f}x the CPU of batched encoding"
+    )
+
+
 def machine_kind(feats: dict[str, bool]) -> str:
     """A short name of the CPU kind for the per-machine tables of docs/performance.md."""
     if not feats.get("avx2"):
@@ -674,7 +714,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--scaling", default="1000,10000,100000", help="pair counts; '' to skip")
     ap.add_argument("--chunk", type=int, default=2048)
     ap.add_argument("--scale-precision", default="fp32")
-    ap.add_argument("--sections", default="speed,precision,scaling,startup")
+    ap.add_argument(
+        "--sections",
+        default="speed,precision,scaling,startup",
+        help="comma-separated: speed, precision, scaling, startup, exactness",
+    )
     ap.add_argument(
         "--large",
         default="/tmp/cec_million.jsonl",
@@ -726,6 +770,8 @@ def main(argv: list[str] | None = None) -> None:
         section_scaling(args, report)
     if "startup" in sections:
         section_startup(args, claims, report)
+    if "exactness" in sections:
+        section_exactness(args, claims, report)
     report["load_avg_end"] = os.getloadavg()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2, default=float) + "\n", encoding="utf-8")
