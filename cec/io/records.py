@@ -122,7 +122,9 @@ def _as_text(value: Any, what: str, path: Any, line: int) -> str:
             value.encode("utf-8")
         except UnicodeEncodeError as exc:
             bad = f"a lone surrogate {value[exc.start]!r} at character {exc.start}"
-            raise InputError(f"field {what} holds {bad} (not valid Unicode text)", path, line) from None
+            raise InputError(
+                f"field {what} holds {bad} (not valid Unicode text)", path, line
+            ) from None
     return value
 
 
