@@ -51,6 +51,8 @@ def test_a_crafted_pickle_in_the_newest_checkpoint_is_refused_and_never_run(tmp_
         _load_checkpoint(newest, model, None, opt, sched)
     assert not marker.exists()  # the payload did not run
     assert str(newest) in str(info.value) and "delete" in str(info.value)
+    assert "GLOBAL exec was not an allowed global" in str(info.value)  # what torch refused
+    assert "weights_only` set to `False`" not in str(info.value)  # no unsafe advice passed on
     # nothing was changed before the refusal: the weights are as they were
     for a, b in zip(before, model.parameters(), strict=True):
         assert torch.equal(a, b.detach())

@@ -112,11 +112,14 @@ def _safe_load(path: Path) -> Any:
     try:
         return torch.load(path, weights_only=True)
     except pickle.UnpicklingError as exc:  # torch's refusal of a global it does not allow
-        reason = str(exc).strip().splitlines()
-        detail = next((line for line in reason if "Unsupported global" in line), reason[0])
+        # torch's own text advises weights_only=False; keep only what it found
+        text = str(exc)
+        at = text.find("Unsupported")
+        detail = text[at:].splitlines()[0].split(". ")[0][:200] if at >= 0 else ""
+        detail = f" ({detail})" if detail else ""
         raise CheckpointError(
-            f"checkpoint file {path} needs more than tensors and plain values to load "
-            f"({detail.strip()[:200]}); it was not loaded, as unpickling it could run code. "
+            f"checkpoint file {path} needs more than tensors and plain values to load{detail}; "
+            "it was not loaded, as unpickling it could run code. "
             f"A checkpoint written by an older cec_distill or by someone else: delete "
             f"{path.parent} to resume from the checkpoint before it (or from the start)"
         ) from None
