@@ -105,7 +105,7 @@ def unreadable(encoder: Any, sentences: Sequence[str]) -> np.ndarray:
     """
     mask = np.zeros(len(sentences), dtype=bool)
     tokenize = getattr(encoder, "tokenize", None)
-    if tokenize is None:
+    if tokenize is None or not hasattr(type(encoder), "tokenizer"):  # a callable: no tokens
         return mask
     todo = [i for i, s in enumerate(sentences) if not _surely_readable(s)]
     if not todo:
