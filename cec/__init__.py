@@ -27,6 +27,8 @@ _EXPORTS: dict[str, str] = {
     "score_segmented": "cec.scorer",
     "CEC": "cec.scorer",
     "EmptyTextWarning": "cec.scorer",
+    "UnreadableTextWarning": "cec.readable",
+    "ForeignScriptWarning": "cec.readable",
     "CECResult": "cec.result",
     "PairScore": "cec.result",
     "Signature": "cec.signature",
@@ -48,6 +50,8 @@ __all__ = [
     "score_segmented",
     "CEC",
     "EmptyTextWarning",
+    "UnreadableTextWarning",
+    "ForeignScriptWarning",
     "CECResult",
     "PairScore",
     "Signature",
@@ -103,6 +107,7 @@ if TYPE_CHECKING:  # static type checkers and IDEs see the real names
     from cec.align import Alignment
     from cec.encode import DEFAULT_MODEL, CallableEncoder, Encoder, TruncationWarning
     from cec.metric import CECMetric
+    from cec.readable import ForeignScriptWarning, UnreadableTextWarning
     from cec.result import CECResult, PairScore
     from cec.scorer import CEC, EmptyTextWarning, score, score_segmented
     from cec.segment import Segmented, Splitter, available_splitters, get_splitter

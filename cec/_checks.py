@@ -1,10 +1,14 @@
-"""The one check of integer options (sizes, counts, budgets), shared by every module."""
+"""Checks shared by every module: integer options (sizes, counts, budgets) and text that is not
+valid Unicode (a lone surrogate)."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-__all__ = ["check_positive_int"]
+__all__ = ["check_positive_int", "check_unicode"]
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def check_positive_int(
@@ -48,3 +52,36 @@ def check_positive_int(
                 what += " or None"
         raise error(f"{name} must be {what}, got {value!r}")
     return value
+
+
+def check_unicode(text: str, where: str) -> str:
+    """``text`` if it holds no lone surrogate (a code point U+D800-U+DFFF on its own).
+
+    Such a string is a valid Python ``str`` (and ``"\\udfff"`` is valid JSON) but not valid
+    Unicode text: it cannot be written as UTF-8, and a tokenizer refuses it deep inside with an
+    error that names no argument. The check is one regex scan (skipped for ASCII text).
+
+    Args:
+        text: The text.
+        where: The argument (and item) it came from, for the message.
+
+    Raises:
+        ValueError: Naming ``where``, the character and its offset.
+
+    Examples:
+        >>> check_unicode("ok text", "generated[0]")
+        'ok text'
+        >>> check_unicode("ok \\udfff text", "generated[0]")
+        Traceback (most recent call last):
+        ...
+        ValueError: generated[0] holds a lone surrogate '\\udfff' at character 3 (not valid Unicode text); fix or remove it
+    """
+    if text.isascii():
+        return text
+    bad = _SURROGATE.search(text)
+    if bad is not None:
+        raise ValueError(
+            f"{where} holds a lone surrogate {bad.group()!r} at character {bad.start()} (not "
+            "valid Unicode text); fix or remove it"
+        )
+    return text

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from cec.inputs import EmptyTextWarning, validate_pairs
+from cec.readable import UnreadableTextWarning, unreadable
 from cec.result import json_safe
 from cec.signature import Signature, nrefs_label
 from cec.similarity import exact_cosines
@@ -218,6 +219,19 @@ def align(
     for sents in [*gen_sents, *(s for rs in ref_sents for s in rs)]:
         for s in sents:
             unique.setdefault(s, len(unique))
+    if unique and getattr(scorer, "unreadable", "skip") == "skip":  # as the scorer does
+        unknown = unreadable(scorer.encoder, list(unique))
+        if unknown.any():
+            drop = {s for s, u in zip(unique, unknown.tolist(), strict=True) if u}
+            gen_sents = [tuple(s for s in g if s not in drop) for g in gen_sents]
+            ref_sents = [[tuple(s for s in r if s not in drop) for r in rs] for rs in ref_sents]
+            unique = {s: k for k, s in enumerate(s for s in unique if s not in drop)}
+            warnings.warn(
+                f"{len(drop)} sentence(s) have no token the model knows (all unknown tokens, "
+                "e.g. emoji only) and were left out as no evidence",
+                UnreadableTextWarning,
+                stacklevel=3,
+            )
     emb = scorer.encode(list(unique)).double().cpu().numpy() if unique else np.zeros((0, 1))
     signature = scorer.signature_for(gens, refs).with_(nrefs=nrefs_label(len(r) for r in refs))
     # the matrix and scores here are plain Eq. 2: drop the direction-aware marker, if any

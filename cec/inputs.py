@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from cec._checks import check_positive_int
+from cec._checks import check_positive_int, check_unicode
 from cec.segment import Segmented, _check_sentences
 
 __all__ = [
@@ -55,7 +55,9 @@ def _as_list(value: Any, name: str) -> list[Any]:
 
 
 def _check_text(value: Any, where: str) -> Text:
-    if not isinstance(value, (str, Segmented)):
+    if isinstance(value, str):
+        return check_unicode(value, where)
+    if not isinstance(value, Segmented):
         raise TypeError(
             f"{where} must be a str (or cec.Segmented), got {type(value).__name__}: {value!r:.60}"
         )
@@ -64,7 +66,7 @@ def _check_text(value: Any, where: str) -> Text:
 
 def _check_refs(value: Any, where: str) -> list[Text]:
     if isinstance(value, (str, Segmented)):
-        return [value]
+        return [_check_text(value, where)]
     refs = _as_list(value, where)
     if not refs:
         raise ValueError(f"{where} is an empty list of references; give at least one")
@@ -81,12 +83,15 @@ def validate_pairs(generated: Any, reference: Any) -> tuple[list[Text], list[lis
 
     Raises:
         TypeError: None, a non-string text, or a string paired with a sequence of texts.
-        ValueError: Different lengths, or an empty list of references for an item.
+        ValueError: Different lengths, an empty list of references for an item, or a text that
+            is not valid Unicode (a lone surrogate such as ``"\\udfff"``), named as
+            ``generated[i]`` / ``reference[i][k]``.
     """
     if isinstance(generated, (str, Segmented)):
         if reference is None:
             raise TypeError("reference must be a string or a list of strings, got None")
-        return [generated], [_check_refs(reference, "reference")], True
+        gen = _check_text(generated, "generated")
+        return [gen], [_check_refs(reference, "reference")], True
     gens = _as_list(generated, "generated")
     if isinstance(reference, (str, Segmented)):
         raise TypeError(

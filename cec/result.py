@@ -44,6 +44,9 @@ class CECResult:
         best_ref: Per pair, index of the reference that scored best (all 0 with one reference).
         signature: What the scores depend on; print it beside any number you report.
         details: Optional per-pair extras (alignments, causal links) when asked for.
+        unreadable: Per pair, True where a text of the pair had sentences with no token the
+            model knows, left out as no evidence (see :mod:`cec.readable`); ``None`` (all
+            False) for results made without the check.
 
     Examples:
         >>> import numpy as np
@@ -62,6 +65,7 @@ class CECResult:
     best_ref: np.ndarray
     signature: Signature
     details: list[Any] | None = field(default=None)
+    unreadable: np.ndarray | None = field(default=None)
 
     def __len__(self) -> int:
         return len(self.sym)
@@ -82,6 +86,12 @@ class CECResult:
     def n_empty(self) -> int:
         """Number of pairs with no sentences on at least one side."""
         return int(np.count_nonzero(self.empty))
+
+    @property
+    def n_unreadable(self) -> int:
+        """Number of pairs where sentences the model cannot read were left out (a pair left
+        with no sentences on a side is counted in :attr:`n_empty` too)."""
+        return 0 if self.unreadable is None else int(np.count_nonzero(self.unreadable))
 
     @staticmethod
     def _mean(x: np.ndarray) -> float:
@@ -139,6 +149,7 @@ class CECResult:
             "backward": json_safe(self.mean_backward),
             "n": len(self),
             "n_empty": self.n_empty,
+            "n_unreadable": self.n_unreadable,
             "signature": str(self.signature),
             "per_item": {
                 "sym": [json_safe(v) for v in self.sym.tolist()],

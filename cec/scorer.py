@@ -35,6 +35,17 @@ from cec.inputs import (
     validate_pairs,
     validate_segmented,
 )
+from cec.readable import (
+    FOREIGN_SHARE,
+    ForeignScriptWarning,
+    UnreadableTextWarning,
+    drop_unreadable,
+    foreign_share,
+    items_with,
+    reads_latin_only,
+    warn_foreign,
+    warn_unreadable,
+)
 from cec.rescale import check_weights, resolve_baseline
 from cec.result import CECResult, PairScore
 from cec.segment import Segmented, Splitter, get_splitter
@@ -44,7 +55,18 @@ from cec.similarity import DEFAULT_MAX_BYTES, pair_scores
 if TYPE_CHECKING:  # torch is imported where a torch tensor is really needed, not here
     import torch
 
-__all__ = ["CEC", "score", "score_segmented", "EmptyTextWarning", "EMPTY_POLICIES"]
+__all__ = [
+    "CEC",
+    "score",
+    "score_segmented",
+    "EmptyTextWarning",
+    "EMPTY_POLICIES",
+    "UNREADABLE_POLICIES",
+    "UnreadableTextWarning",
+    "ForeignScriptWarning",
+]
+
+UNREADABLE_POLICIES = ("skip", "keep")
 
 # input checks live in cec.inputs (a leaf); the names stay importable from here
 
@@ -79,6 +101,11 @@ class CEC:
         rescale: Baseline rescaling, off by default (Eq. 2): ``True`` maps scores through the
             baseline shipped for the default model, a path through a baseline file made by
             ``cec baseline``; see :mod:`cec.rescale`. Recorded in the signature as ``rescale:``.
+        unreadable: A sentence in which the model knows no token (all ``[UNK]``, e.g. emoji
+            only; see :mod:`cec.readable`): ``"skip"`` (default) leaves it out as no evidence,
+            with an :class:`UnreadableTextWarning` (a text left with no sentences is empty, and
+            ``empty`` decides); ``"keep"`` scores it like any other (the unknown token's
+            embedding, so any two such texts score 1.0), shown in the signature as ``unk:keep``.
 
     Examples:
         >>> scorer = CEC()
@@ -101,11 +128,14 @@ class CEC:
         precision: str = "fp32",
         cache: str | os.PathLike[str] | EmbeddingCache | None = None,
         rescale: bool | str | os.PathLike[str] | Any = False,
+        unreadable: str = "skip",
     ):
         if not isinstance(directional, bool):
             raise TypeError(f"directional must be True or False, got {directional!r}")
         if empty not in EMPTY_POLICIES:
             raise ValueError(f"empty must be one of {EMPTY_POLICIES}, got {empty!r}")
+        if unreadable not in UNREADABLE_POLICIES:
+            raise ValueError(f"unreadable must be one of {UNREADABLE_POLICIES}, got {unreadable!r}")
         check_positive_int(
             max_memory, "max_memory", minimum=1024, what="an integer number of bytes >= 1024"
         )
@@ -129,8 +159,10 @@ class CEC:
         if self.baseline is not None:
             check_weights(self.baseline, self.encoder)
         self.empty = empty
+        self.unreadable = unreadable
         self.max_memory = max_memory
         self.directional = directional
+        self._latin_only: bool | None = None  # the model card says English (cec.readable)
 
     # -- pieces --------------------------------------------------------------------------------
     @property
@@ -161,6 +193,8 @@ class CEC:
             precision=self.encoder.precision,
             truncation=str(self.encoder.truncation or ""),
         )
+        if self.unreadable != "skip":  # the default rule is not shown (see docs/metric-card.md)
+            sig = sig.with_extra("unk", self.unreadable)
         if self.directional:
             sig = sig.with_extra("dir", "yes")
         return sig.with_extra("rescale", self.baseline.hash) if self.baseline else sig
@@ -279,16 +313,20 @@ class CEC:
         # 1. segment every distinct text once; 2. number every distinct sentence once
         sentence_id: dict[str, int] = {}
         text_index: dict[Text, int] = {}
-        flat: list[int] = []
-        lengths: list[int] = []
+        text_sents: list[list[int]] = []
+        foreign: list[bool] = []
+        if self._latin_only is None:
+            self._latin_only = reads_latin_only(self.encoder)
+        check_script = self._latin_only
 
         def set_of(text: Text) -> int:
             k = text_index.get(text)
             if k is None:
                 sents = self.segment(text)
-                flat.extend(sentence_id.setdefault(s, len(sentence_id)) for s in sents)
-                lengths.append(len(sents))
-                k = text_index[text] = len(lengths) - 1
+                text_sents.append([sentence_id.setdefault(s, len(sentence_id)) for s in sents])
+                if check_script:
+                    foreign.append(foreign_share(" ".join(sents)) > FOREIGN_SHARE)
+                k = text_index[text] = len(text_sents) - 1
             return k
 
         n_refs = np.fromiter((len(r) for r in refs), dtype=np.int64, count=n_items)
@@ -296,9 +334,25 @@ class CEC:
         gen_set_item = np.fromiter((set_of(g) for g in gens), dtype=np.int64, count=n_items)
         ref_set = np.fromiter((set_of(r) for rs in refs for r in rs), dtype=np.int64,
                               count=int(n_refs.sum()))
-        sets_flat = np.asarray(flat, dtype=np.int64)
-        sets_len = np.asarray(lengths, dtype=np.int64)
+        # 2b. sentences with no token the model knows are no evidence: left out (cec.readable)
+        sentences = list(sentence_id)
+        lost = np.zeros(len(text_sents), dtype=bool)  # per text: a sentence was left out
+        n_unknown = 0
+        if self.unreadable == "skip":
+            sentences, text_sents, lost, n_unknown = drop_unreadable(
+                self.encoder, sentences, text_sents
+            )
+        sets_flat = np.fromiter(itertools.chain.from_iterable(text_sents), dtype=np.int64)
+        sets_len = np.fromiter((len(t) for t in text_sents), dtype=np.int64, count=len(text_sents))
         gen_set = gen_set_item[item_of_pair]
+        unread_items = items_with(lost, gen_set_item, ref_set, item_of_pair)
+        if unread_items.any():
+            warn_unreadable(n_unknown, int(unread_items.sum()), n_items, self.empty)
+        if foreign:  # texts mostly in another script than the model's (cec.readable)
+            flagged = items_with(np.asarray(foreign), gen_set_item, ref_set, item_of_pair)
+            if flagged.any():
+                n_foreign = int(flagged.sum())
+                warn_foreign(n_foreign, n_items, self.encoder.name)
         pair_ok = (sets_len[gen_set] > 0) & (sets_len[ref_set] > 0)
 
         # an item is empty when none of its pairs has sentences on both sides
@@ -307,9 +361,12 @@ class CEC:
         n_empty = int(empty_items.sum())
         if n_empty and self.empty == "error":
             first = int(np.flatnonzero(empty_items)[0])
-            side = "generated" if sets_len[gen_set_item[first]] == 0 else "reference"
+            gen_empty = sets_len[gen_set_item[first]] == 0
+            side = "generated" if gen_empty else "reference"
+            unread = lost[gen_set_item[first]] if gen_empty else unread_items[first]
+            what = "no sentence the model can read" if unread else "no sentences"
             raise ValueError(
-                f"{side}[{first}] has no sentences after segmentation ({n_empty} empty "
+                f"{side}[{first}] has {what} after segmentation ({n_empty} empty "
                 f"pair(s) in all) and empty='error'"
             )
 
@@ -318,16 +375,14 @@ class CEC:
         bwd = np.full(len(ref_set), -np.inf)
         ok = np.flatnonzero(pair_ok)
         if len(ok):
-            emb = encode_cached(
-                self.encoder, list(sentence_id), cache if cache is not None else self.cache
-            )
+            emb = encode_cached(self.encoder, sentences, cache if cache is not None else self.cache)
             fwd[ok], bwd[ok] = pair_scores(
                 emb, sets_flat, sets_len, gen_set[ok], ref_set[ok], max_bytes=self.max_memory
             )
         pair_links: list[Any] = [None] * len(ref_set)
         if self.directional and len(ok):  # direction-aware adjustment (cec.directional)
             fwd[ok], bwd[ok], reports = apply_directional(
-                self.encode, emb, list(sentence_id), sets_flat, sets_len,
+                self.encode, emb, sentences, sets_flat, sets_len,
                 gen_set[ok], ref_set[ok], fwd[ok], bwd[ok],
             )
             for p, report in zip(ok.tolist(), reports, strict=True):
@@ -358,6 +413,7 @@ class CEC:
             forward=forward, backward=backward, sym=sym, empty=empty_items,
             best_ref=best_ref, signature=self.signature_for(gens, refs).with_(nrefs=nrefs),
             details=[pair_links[c] for c in chosen.tolist()] if self.directional else None,
+            unreadable=unread_items,
         )
 
     def __repr__(self) -> str:
@@ -452,7 +508,8 @@ def score(generated: Any, reference: Any, **options: Any) -> float | CECResult:
         **options: ``model``, ``device``, ``batch_size``, ``splitter``, ``empty``,
             ``max_memory``, ``allow_download``, ``directional`` (direction-aware CEC, see
             :mod:`cec.directional`; default ``False``, Eq. 2), ``precision``, ``cache``,
-            ``rescale`` (opt-in baseline rescaling, see :mod:`cec.rescale`; default ``False``).
+            ``rescale`` (opt-in baseline rescaling, see :mod:`cec.rescale`; default ``False``),
+            ``unreadable`` (``"skip"``: sentences of unknown tokens only are left out).
 
     Examples:
         >>> import cec

@@ -48,6 +48,7 @@ from functools import cache
 from importlib import metadata
 from typing import Any
 
+from cec._checks import check_unicode
 from cec.segment_rules import RULES_VERSION, refine, to_blocks
 
 __all__ = [
@@ -256,6 +257,7 @@ class Segmented:
 
     Raises:
         TypeError: ``sentences`` is None, a single string, not iterable, or holds a non-string.
+        ValueError: A sentence is not valid Unicode (a lone surrogate).
 
     Examples:
         >>> Segmented(["Let n be the number of red marbles Ana has", "", "3*n=12"])
@@ -288,7 +290,7 @@ def _check_sentences(value: Any, where: str) -> tuple[str, ...]:
                 f"{where}[{k}] must be a str, got {type(sentence).__name__}: {sentence!r:.60}"
             )
         if sentence and not sentence.isspace():
-            out.append(sentence)
+            out.append(check_unicode(sentence, f"{where}[{k}]"))
     return tuple(out)
 
 

@@ -3,7 +3,7 @@
 :func:`to_blocks` cuts a text into blocks at line breaks that end a unit (hard-wrapped prose
 joined back, list markers stripped); :func:`refine` adds the sentence boundaries Punkt-style
 engines miss (a lower-case word before ". " + capital, units after numbers, "p.m.", e-SNLI's
-" ; "). Both are one left-to-right scan: linear time, offline. Both are re-exported by
+" ; ", the CJK sentence ends "。！？"). Both are one left-to-right scan: linear time, offline. Both are re-exported by
 :mod:`cec.segment`.
 """
 
@@ -13,8 +13,10 @@ import re
 
 __all__ = ["RULES_VERSION", "to_blocks", "refine"]
 
-RULES_VERSION = "1"
-"""Version of cec's own block and boundary rules; part of the ``"cec"`` splitter's label."""
+RULES_VERSION = "2"
+"""Version of cec's own block and boundary rules; part of the ``"cec"`` splitter's label.
+
+2: CJK sentence ends (``。！？``) split, and end a line for the hard-wrap test. 1: the first."""
 
 
 def _words(text: str) -> frozenset[str]:
@@ -27,7 +29,7 @@ _MARKER = re.compile(
     r"^\s*(?:[-*•‣◦▪–—+]|\(?\d{1,3}[.)]|\(?[a-zA-Z]\)|[a-z]\."
     r"|\(?(?:i{1,3}|iv|v|vi{1,3}|ix|x)[.)])\s+"
 )
-_TERMINAL = re.compile(r"[.!?;:…][\"'”’)\]]*\s*$")
+_TERMINAL = re.compile(r"[.!?;:…。！？][\"'”’)\]」』）]*\s*$")
 _LAST_WORD = re.compile(r"([A-Za-z]+)[,]?$")
 # Words that cannot end an English sentence: a line ending in one is hard-wrapped prose.
 _NO_END_WORDS = _words(
@@ -119,6 +121,13 @@ _SPACE = " \t\u00a0\u2009\u202f"
 _STOP = re.compile(r"\.([\"'”’)\]]*)(?=[\s\u00a0\u2009\u202f]+[\"'“‘(\[]?([A-Z][A-Za-z]*))")
 _SEMICOLON = re.compile(r";(?=\s)")
 _LETTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+# CJK sentence ends, with the closing quotes and brackets that belong to the sentence they end
+_CJK_STOP = re.compile(r"[。！？]+[」』）〕】》〉”’\"')\]]*")
+_CJK_OPEN = "「『（〔【《〈“‘(["
+_CJK_CLOSE = "」』）〕】》〉”’)]"
+# After a closed quotation or bracket, a comma or a hiragana letter (a particle: と, の, で...)
+# continues the sentence: 「行く。」と言った ("said 'I go.'")
+_QUOTE_FOLLOWERS = frozenset("、，,").union(chr(c) for c in range(0x3041, 0x30A0))
 _WORD_OPENERS = "([\"'“‘"
 
 
@@ -160,7 +169,36 @@ def _rule_cuts(sentence: str) -> list[int]:
             for m in _SEMICOLON.finditer(sentence)
             if m.start() > 0 and sentence[m.start() - 1].isspace()
         )
+    if "。" in sentence or "！" in sentence or "？" in sentence:
+        cuts.extend(_cjk_cuts(sentence))
     return sorted(set(cuts))
+
+
+def _depth(text: str) -> int:
+    return sum(text.count(c) for c in _CJK_OPEN) - sum(text.count(c) for c in _CJK_CLOSE)
+
+
+def _cjk_cuts(sentence: str) -> list[int]:
+    """Offsets after the CJK sentence ends (``。！？``, with their closing quotes) in ``sentence``.
+
+    Not inside quotes or brackets (「...。」 is one quoted sentence), and not where a comma or a
+    hiragana particle goes on with the sentence after the closing quote (``」と言った``). Each stretch of text between two
+    stops is counted once, so the scan is linear.
+    """
+    cuts: list[int] = []
+    depth, pos = 0, 0
+    for m in _CJK_STOP.finditer(sentence):
+        depth = max(0, depth + _depth(sentence[pos : m.start()]))
+        closes = _depth(m.group())  # <= 0: the quotes and brackets after the stop
+        pos = m.end()
+        if depth + closes > 0:  # still inside a quotation or brackets
+            depth += closes
+            continue
+        quoted = depth > 0
+        depth = 0
+        if not (quoted and sentence[pos : pos + 1] in _QUOTE_FOLLOWERS):
+            cuts.append(pos)
+    return cuts
 
 
 def refine(sentences: list[str]) -> list[str]:
@@ -175,7 +213,10 @@ def refine(sentences: list[str]) -> list[str]:
     - ``a.m.``/``p.m.`` after a number, then a capitalised word that is not a weekday, a month
       or an all-capitals time zone ("at 5 p.m. Power failed...");
     - a semicolon with whitespace on both sides, the e-SNLI replacement for a sentence-internal
-      period ("sisters ;  embracing..."); the ``;`` stays with the sentence it ends.
+      period ("sisters ;  embracing..."); the ``;`` stays with the sentence it ends;
+    - a CJK sentence end ``。``, ``！`` or ``？`` (with any closing quotes or brackets after it),
+      outside quotes and brackets, and not before a particle that goes on with the sentence
+      ("「行く。」と言った。" is one sentence; "雨が降った。風が吹いた。" two).
 
     Rules only add boundaries; characters are never dropped or reordered.
 
@@ -188,6 +229,8 @@ def refine(sentences: list[str]) -> list[str]:
     Examples:
         >>> refine(["The sea rose 2 m. Towns were abandoned at 5 p.m. Nobody stayed."])
         ['The sea rose 2 m.', 'Towns were abandoned at 5 p.m.', 'Nobody stayed.']
+        >>> refine(["海面が上昇した。町は放棄された！「なぜ？」と彼は聞いた。"])
+        ['海面が上昇した。', '町は放棄された！', '「なぜ？」と彼は聞いた。']
     """
     out: list[str] = []
     for sentence in sentences:

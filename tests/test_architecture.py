@@ -19,7 +19,7 @@ CEC_LAYERS: dict[str, int] = {
     "cec._version": 0, "cec._files": 0, "cec._warnings": 0, "cec._numerics": 0, "cec._checks": 0,
     "cec._missing": 0, "cec._typer_help": 0, "cec.signature": 0, "cec._streams": 0,
     "cec.io.records": 0, "cec.segment_rules": 0, "cec.causal_lexicon": 0,
-    "cec.devices": 0, "cec.models": 0, "cec.layout": 0,
+    "cec.devices": 0, "cec.models": 0, "cec.layout": 0, "cec.readable": 0,
     # 1 stages built on leaves
     "cec.cache": 1, "cec.io.items": 1, "cec.segment": 1, "cec.similarity": 1, "cec._onnx": 1,
     "cec.result": 1, "cec.hf_model": 1, "cec.encoder_base": 1,

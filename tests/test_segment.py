@@ -79,12 +79,31 @@ def test_default_passes_must_cases(case):
     assert norm(get_splitter()(case["text"])) == norm(case["expected"])
 
 
+def test_default_splits_cjk_sentence_ends_outside_quotes():
+    """Issue 24 item 10 / issue 28: "。！？" end sentences (rules version 2); cases in the set."""
+    cjk = [c for c in MUST if c["category"] == "cjk"]
+    assert len(cjk) >= 10
+    split = get_splitter()
+    for case in cjk:
+        assert split(case["text"]) == case["expected"], case["id"]
+    # the engine alone keeps a Japanese paragraph whole: the cuts are cec's rules
+    assert len(get_splitter("nupunkt")("雨が降った。風が吹いた。")) == 1
+    assert split("雨が降った。風が吹いた。") == ["雨が降った。", "風が吹いた。"]
+    # "pysbd+rules" and "punkt+rules" get the same rule
+    assert get_splitter("punkt+rules")("雨が降った。風が吹いた。") == [
+        "雨が降った。",
+        "風が吹いた。",
+    ]
+    # a line ending in a CJK stop ends a unit: the next line is not joined to it
+    assert to_blocks("東京に行った。\nthen he left") == ["東京に行った。", "then he left"]
+
+
 def test_default_is_cec_on_nupunkt():
     split = get_splitter()
     assert DEFAULT_SPLITTER == "cec"
     assert split is get_splitter("default") is get_splitter("cec")
     assert split.name == "cec"
-    assert split.label.startswith("cec-1+nupunkt-")
+    assert split.label.startswith("cec-2+nupunkt-")
 
 
 def test_rules_fix_cases_the_bare_engine_misses():
@@ -182,7 +201,7 @@ def test_available_splitters_lists_the_registry():
 def test_with_rules_names_and_versions_the_wrapped_engine():
     split = with_rules(get_splitter("punkt"))
     assert split.name == "punkt+rules"
-    assert split.version.startswith("1+punkt-")
+    assert split.version.startswith("2+punkt-")
     assert with_rules(get_splitter("punkt"), name="mine").name == "mine"
     assert get_splitter("punkt+rules").label == split.label
 
@@ -392,8 +411,8 @@ def test_callable_labels_tell_callables_apart_and_user_names_show():
     assert blocky.label == "callable:my-steps+blocks"
     # blocks=True is the old behaviour: the line-block step first, the callable on each block
     assert blocky("Ana has\nAna has 4.") == ["Ana has Ana has 4."]
-    assert get_splitter("cec").label.startswith("cec-1+nupunkt-")  # named: unchanged
-    assert get_splitter("pysbd+rules").label.startswith("pysbd+rules-1+pysbd-")
+    assert get_splitter("cec").label.startswith("cec-2+nupunkt-")  # named: unchanged
+    assert get_splitter("pysbd+rules").label.startswith("pysbd+rules-2+pysbd-")
 
 
 @pytest.mark.parametrize(

@@ -117,6 +117,14 @@ def _as_text(value: Any, what: str, path: Any, line: int) -> str:
         raise InputError(f"missing field {what}", path, line)
     if not isinstance(value, str):
         raise InputError(f"field {what} must be a string, got {type(value).__name__}", path, line)
+    if not value.isascii():  # a JSON "\\udfff" escape is valid JSON but not valid text
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            bad = f"a lone surrogate {value[exc.start]!r} at character {exc.start}"
+            raise InputError(
+                f"field {what} holds {bad} (not valid Unicode text)", path, line
+            ) from None
     return value
 
 
