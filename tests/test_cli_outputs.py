@@ -245,3 +245,23 @@ def test_writing_new_folders_records_and_write_errors(tmp_path, scorer):
         line = _error_line(runs["dev_full"])
         assert line.startswith(f"cec: error: {full}: cannot write"), line
         assert not Path(f"{full}.cec-run.json").exists()  # no record beside a device
+
+
+def test_version_on_every_subcommand(capsys):
+    """``--version`` after any subcommand, as the README says (the entry points, in process)."""
+    from cec import __version__
+    from cec.cli import main as cec_main
+    from cec_distill.cli import main as distill_main
+
+    for main, exe, commands in (
+        (cec_main, "cec", ("score", "explain", "baseline")),
+        (
+            distill_main,
+            "cec-distill",
+            ("label", "evaluate", "compare", "report", "train", "generate", "run"),
+        ),
+    ):
+        for command in commands:
+            assert main([command, "--version"]) == 0, (exe, command, capsys.readouterr().err)
+            out = capsys.readouterr().out
+            assert out == f"{exe} {__version__}\n", (exe, command, out)
