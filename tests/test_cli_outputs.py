@@ -265,3 +265,19 @@ def test_version_on_every_subcommand(capsys):
             assert main([command, "--version"]) == 0, (exe, command, capsys.readouterr().err)
             out = capsys.readouterr().out
             assert out == f"{exe} {__version__}\n", (exe, command, out)
+
+
+def test_cec_distill_errors_carry_the_documented_prefix(tmp_path, monkeypatch, capsys):
+    from cec_distill.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data.jsonl").write_text("{}\n")
+    cases = {
+        "nowhere.jsonl": ["label", "--data", "nowhere.jsonl", "--out", "l.jsonl", "--model", "m"],
+        "--split": ["label", "--data", "data.jsonl", "--out", "l.jsonl", "--split", "bogus"],
+    }
+    for needle, args in cases.items():
+        rc = main(args)
+        result = (rc, *capsys.readouterr())
+        assert needle in _error_line(result, "cec-distill: error: ")
+    assert not (tmp_path / "l.jsonl").exists()
