@@ -113,7 +113,8 @@ def score_command(
             "--format",
             "-f",
             help="Output: table, json, jsonl (one row per item), csv or tsv. Default: from the "
-            "suffix of --output (.json, .jsonl, .csv, .tsv), else table.",
+            "suffix of --output (.json, .jsonl, .csv, .tsv; .txt, none or stdout: table; "
+            "another suffix needs --format).",
             rich_help_panel="Output",
             show_default=False,
         ),
