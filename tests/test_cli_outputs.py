@@ -153,6 +153,14 @@ def test_output_paths_are_checked_before_the_model_loads(tmp_path):
             ["score", "a.jsonl", "-o", "s.csv", "--resume", "--run-record", "none", *model],
             ["--resume", "--run-record none"],
         ),
+        "cache_parent": (
+            ["score", "a.jsonl", "--cache", "good.csv/c.sqlite", *model],
+            ["--cache good.csv/c.sqlite", "good.csv is a file"],
+        ),
+        "cache_is_input": (
+            ["score", "a.jsonl", "--cache", "a.jsonl", *model],
+            ["--cache a.jsonl is the input a.jsonl"],
+        ),
         "unknown_suffix": (
             ["score", "a.jsonl", "-o", "out.xlsx", *model],
             ["--output out.xlsx", "'.xlsx'", ".json, .jsonl", ".csv", ".tsv", "--format"],

@@ -242,6 +242,7 @@ def score_command(
     read = [*inputs, pred, *(ref or []), baseline, scorer_options.cache]
     check_output("--output", output, read)
     check_output("--run-record" if run_record_path else "run record", record, read)
+    check_output("--cache", scorer_options.cache, read[:-1])  # written too (SQLite)
     if record is not None and output is not None and _same_path(record, output):
         raise InputError(f"--run-record {record} is the --output file; give another path")
 
