@@ -9,9 +9,12 @@ The change is to typer's parameter classes, once per process, and only to how he
 
 from __future__ import annotations
 
+import functools
+import inspect
+from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
-from typing import Any, get_args, get_origin
+from typing import Annotated, Any, get_args, get_origin
 
 _NAMES = {str: "TEXT", int: "INTEGER", float: "FLOAT", bool: "BOOLEAN", Path: "PATH"}
 _done = False
@@ -68,3 +71,42 @@ def tidy() -> None:
     if hasattr(TyperArgument, "_rich_display_name"):
         TyperArgument._rich_display_name = _rich_name  # type: ignore[attr-defined]
     _done = True
+
+
+def with_version(command: Callable[..., Any], print_version: Callable[[bool], None]) -> Any:
+    """``command`` with an eager ``--version`` flag, so ``cec score --version`` works as
+    ``cec --version`` does (``print_version`` prints and exits, as the app's callback does).
+
+    The flag is one more keyword parameter of the command's typer signature; the command itself
+    never sees it. Wrapping twice adds it once.
+    """
+    if getattr(command, "_with_version", False):
+        return command
+    import typer
+
+    sig = inspect.signature(command, eval_str=True)
+    flag = inspect.Parameter(
+        "_cec_version",
+        inspect.Parameter.KEYWORD_ONLY,
+        default=False,
+        annotation=Annotated[
+            bool,
+            typer.Option(
+                "--version",
+                help="Print the version and exit.",
+                callback=print_version,
+                is_eager=True,
+            ),
+        ],
+    )
+
+    @functools.wraps(command)
+    def versioned(*args: Any, **kwargs: Any) -> Any:
+        kwargs.pop("_cec_version", None)
+        return command(*args, **kwargs)
+
+    params = [*sig.parameters.values(), flag]
+    versioned.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
+    versioned.__annotations__ = {p.name: p.annotation for p in params}
+    versioned._with_version = True  # type: ignore[attr-defined]
+    return versioned

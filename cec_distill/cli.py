@@ -22,6 +22,7 @@ import typer
 
 from cec import _typer_help
 from cec._missing import missing_dependency
+from cec._typer_help import with_version
 from cec._version import __version__
 
 _typer_help.tidy()
@@ -100,9 +101,9 @@ def _register() -> None:
             app.command(
                 name,
                 context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
-            )(_unavailable(name, message))
+            )(with_version(_unavailable(name, message), _print_version))
             continue
-        app.command(name)(fn)
+        app.command(name)(with_version(fn, _print_version))  # `cec-distill run --version`
 
 
 def _user_message(exc: BaseException) -> str | None:

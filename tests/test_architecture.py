@@ -38,6 +38,7 @@ CEC_LAYERS: dict[str, int] = {
     # 7-10 the command line (cec/cli/): 7 the app and what the commands share, 8 one module per
     # command, 9 the entry point `main`, 10 `python -m cec.cli`
     "cec.cli._app": 7, "cec.cli.options": 7, "cec.cli.summary": 7, "cec.cli.resume": 7,
+    "cec.cli.outputs": 7,
     "cec.cli.score": 8, "cec.cli.explain": 8, "cec.cli.baseline": 8,
     "cec.cli": 9, "cec.cli.__main__": 10,
     # 11 the package itself (lazy names only)

@@ -810,7 +810,8 @@ def test_transformers_serve_unknown_model_is_fatal_with_the_servers_words(hf_ser
     _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 2, stderr
     said = [line for line in stderr.splitlines() if "Server is pinned to" in line]
-    assert len(said) == 1 and said[0].startswith("error:") and "requested 'm'" in said[0], stderr
+    assert len(said) == 1 and said[0].startswith("cec-distill: error:"), stderr
+    assert "requested 'm'" in said[0], stderr
     assert not out.exists() or out.read_text() == ""  # nothing written for any item
     time.sleep(0.2)
     assert _served(hf_serve, 400) - before == 3  # three requests, not twelve

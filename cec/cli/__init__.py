@@ -28,10 +28,11 @@ import warnings
 
 from cec import _streams
 from cec._missing import missing_dependency
+from cec._typer_help import with_version
 from cec.cli import baseline as _baseline  # noqa: F401 - registers `cec baseline`
 from cec.cli import explain as _explain  # noqa: F401 - registers `cec explain`
 from cec.cli import score as _score  # noqa: F401 - registers `cec score`
-from cec.cli._app import app, error, showwarning
+from cec.cli._app import _print_version, app, error, showwarning
 from cec.cli.options import record_user_offline
 from cec.cli.summary import Summary
 from cec.io import InputError
@@ -39,6 +40,9 @@ from cec.io import InputError
 __all__ = ["app", "main", "Summary", "EXIT_OK", "EXIT_UNEXPECTED", "EXIT_BAD_INPUT"]
 
 EXIT_OK, EXIT_UNEXPECTED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+for _command in app.registered_commands:  # `cec score --version` works as `cec --version` does
+    _command.callback = with_version(_command.callback, _print_version)  # type: ignore[arg-type]
 
 
 def main(argv: list[str] | None = None) -> int:

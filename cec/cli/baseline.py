@@ -11,6 +11,7 @@ import typer
 from cec import _streams
 from cec.cli._app import command
 from cec.cli.options import ScorerOptions, build_scorer, shared
+from cec.cli.outputs import check_output
 from cec.io import InputError
 
 __all__ = ["baseline_command"]
@@ -52,6 +53,7 @@ def baseline_command(
     from cec.io import check_readable
 
     check_readable(corpus)
+    check_output("--output", output, [corpus])
     with open(corpus, encoding="utf-8") as fh:
         texts = [line.strip() for line in fh if line.strip()]
     if len(texts) < 2:

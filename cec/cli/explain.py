@@ -13,6 +13,7 @@ from cec import _streams
 from cec._missing import missing_dependency
 from cec.cli._app import command
 from cec.cli.options import InputFields, ScorerOptions, build_scorer, shared
+from cec.cli.outputs import check_output
 from cec.io import InputError, Record
 
 __all__ = ["explain_command"]
@@ -119,6 +120,7 @@ def explain_command(
         raise InputError(
             f"--heatmap must end in one of {', '.join(HEATMAP_SUFFIXES)}, got {heatmap.name!r}"
         )
+    check_output("--heatmap", heatmap, [input_path])
     if heatmap is not None:  # a missing matplotlib is found before anything is printed
         try:
             import matplotlib  # noqa: F401
@@ -139,5 +141,8 @@ def explain_command(
     else:
         _streams.out().write(alignment.format(width=width, sections=sections) + "\n")
     if heatmap is not None:
-        written = alignment.heatmap(heatmap)
+        try:
+            written = alignment.heatmap(heatmap)
+        except OSError as exc:  # a full disk: found only when writing
+            raise InputError(f"cannot write ({exc.strerror or exc})", heatmap) from None
         (_streams.err() if as_json else _streams.out()).write(f"heatmap written to {written}\n")

@@ -30,6 +30,7 @@ from cec.cli.options import (
     build_scorer,
     shared,
 )
+from cec.cli.outputs import check_output, write_side_file
 from cec.cli.resume import RESUME_FORMATS, check_run_record, run_record
 from cec.cli.summary import Summary
 from cec.io import (
@@ -112,7 +113,8 @@ def score_command(
             "--format",
             "-f",
             help="Output: table, json, jsonl (one row per item), csv or tsv. Default: from the "
-            "suffix of --output (.json, .jsonl, .csv, .tsv), else table.",
+            "suffix of --output (.json, .jsonl, .csv, .tsv; .txt, none or stdout: table; "
+            "another suffix needs --format).",
             rich_help_panel="Output",
             show_default=False,
         ),
@@ -188,6 +190,18 @@ def score_command(
             rich_help_panel="Output",
         ),
     ] = False,
+    run_record_path: Annotated[
+        str | None,
+        typer.Option(
+            "--run-record",
+            metavar="PATH|none",
+            help="Where to keep the run record (the signature --resume checks) of a jsonl, csv "
+            "or tsv --output; none writes no record (the run cannot be resumed).  "
+            "[default: OUTPUT.cec-run.json]",
+            rich_help_panel="Output",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Score files of predictions against references; print per-item scores and the summary.
 
@@ -203,7 +217,12 @@ def score_command(
         raise InputError("--ref goes with --pred; for an INPUT file use --ref-field")
     if sum(str(p) == "-" for p in inputs) > 1:
         raise InputError("INPUT: stdin (-) can be read only once")
-    out_fmt = fmt.value if fmt is not None else output_format_for(output)
+    try:
+        out_fmt = fmt.value if fmt is not None else output_format_for(output)
+    except ValueError as exc:
+        raise InputError(
+            f"--output {output}: {exc}; give --format table, json, jsonl, csv or tsv"
+        ) from None
     sources: list[Path | None] = list(inputs) if inputs else [None]
     multi = len(sources) > 1
     if resume and (output is None or str(output) == "-" or summary_only):
@@ -215,6 +234,17 @@ def score_command(
     if resume and output is not None and output.is_dir():
         raise InputError("--resume: --output is a folder", output)
     resuming = resume and output is not None and output.is_file()
+    record = None if multi else run_record(output, out_fmt, summary_only)
+    if record is not None and run_record_path is None and _is_device(output):
+        record = None  # /dev/null, a pipe: no record beside it
+    record = _chosen_record(record, run_record_path, resume)
+    # every path written is checked before anything is read to score or the model loads
+    read = [*inputs, pred, *(ref or []), baseline, scorer_options.cache]
+    check_output("--output", output, read)
+    check_output("--run-record" if run_record_path else "run record", record, read)
+    check_output("--cache", scorer_options.cache, read[:-1])  # written too (SQLite)
+    if record is not None and output is not None and _same_path(record, output):
+        raise InputError(f"--run-record {record} is the --output file; give another path")
 
     def records(src: Path | None) -> Iterator[Record]:
         return _records(src, pred, ref, fields)
@@ -251,7 +281,6 @@ def score_command(
     if show_steps:
         _streams.err().write(f"ready ({time.perf_counter() - t0:.1f} s)\n")
     base_signature = scorer.signature
-    record = None if multi else run_record(output, out_fmt, summary_only)
     done: Iterator[tuple[str, float, float, float, bool]] | None = None
     if resuming:
         assert output is not None and record is not None
@@ -261,7 +290,7 @@ def score_command(
     def record_run() -> None:  # beside the output, just before the output file is created
         if record is not None and not resuming:
             text = json.dumps({"signature": str(base_signature)}) + "\n"
-            record.write_text(text, encoding="utf-8")
+            write_side_file(record, text)
 
     # 2. score lazily; the output is held back until the first rows scored without error (on
     # --resume, new rows are appended to the stopped run's rows once the first chunk is good)
@@ -411,6 +440,35 @@ def _score_one(
         # rows went to the output; the summary goes beside them
         side.write(text + "\n")
     return summary
+
+
+def _chosen_record(default: Path | None, given: str | None, resume: bool) -> Path | None:
+    """The run record file: ``--run-record PATH``, none for ``--run-record none``, else the
+    default beside the output (``None`` where a run writes none: stdout, table, json...)."""
+    if given is not None and default is None:
+        raise InputError(
+            "--run-record goes with a jsonl, csv or tsv --output FILE of per-item rows and "
+            "one INPUT (no run record is kept otherwise)"
+        )
+    if given is not None and given.strip().lower() == "none":
+        if resume:
+            raise InputError("--resume checks the run record: it cannot be --run-record none")
+        return None
+    return Path(given) if given is not None else default
+
+
+def _is_device(path: Path | None) -> bool:
+    """Whether ``path`` exists and is not a regular file (``/dev/null``, a named pipe)."""
+    return path is not None and path.exists() and not path.is_file() and not path.is_dir()
+
+
+def _same_path(a: Path, b: Path) -> bool:
+    if os.path.abspath(a) == os.path.abspath(b):
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 def _prepare_fast_start(scorer: Any) -> None:

@@ -6,6 +6,7 @@ interrupted run back. Re-exported by :mod:`cec.io`.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import math
@@ -35,21 +36,34 @@ _OUTPUT_SUFFIXES = {
     ".csv": "csv",
     ".tsv": "tsv",
     ".tab": "tsv",
+    ".txt": "table",
+    "": "table",
 }
 
 
 def output_format_for(path: str | os.PathLike[str] | None) -> str:
-    """The output format an output path implies: its suffix, else ``table``.
+    """The output format an output path implies: its suffix; stdout and no suffix are ``table``.
+
+    Raises:
+        ValueError: A suffix that names no output format (``.xlsx``), with the known ones.
 
     Examples:
         >>> output_format_for("scores.csv"), output_format_for("out/s.JSONL"), output_format_for(None)
         ('csv', 'jsonl', 'table')
-        >>> output_format_for("scores.txt")
-        'table'
+        >>> output_format_for("scores.txt"), output_format_for("scores")
+        ('table', 'table')
+        >>> output_format_for("scores.xlsx")
+        Traceback (most recent call last):
+        ...
+        ValueError: unknown output suffix '.xlsx' (known: .json, .jsonl, .ndjson, .csv, .tsv, .tab, .txt)
     """
     if path is None or str(path) == "-":
         return "table"
-    return _OUTPUT_SUFFIXES.get(Path(str(path)).suffix.lower(), "table")
+    suffix = Path(str(path)).suffix.lower()
+    if suffix not in _OUTPUT_SUFFIXES:
+        known = ", ".join(s for s in _OUTPUT_SUFFIXES if s)
+        raise ValueError(f"unknown output suffix {suffix!r} (known: {known})")
+    return _OUTPUT_SUFFIXES[suffix]
 
 
 class DeferredOutput:
@@ -99,7 +113,7 @@ class DeferredOutput:
             self._held.append(text)
         else:
             assert self._stream is not None
-            self._stream.write(text)
+            self._guard(self._stream.write, text)
 
     def commit(self) -> None:
         """Open the target (creating the file) and write what was held; later writes go through."""
@@ -108,20 +122,48 @@ class DeferredOutput:
         if self._on_commit is not None:
             self._on_commit()
         self._stream = open_output(self.path, append=self.append)
-        self._stream.write("".join(self._held))
-        self._held = None
+        held, self._held = "".join(self._held), None
+        self._guard(self._stream.write, held)
 
     def flush(self) -> None:
         if self._stream is not None:
-            self._stream.flush()
+            self._guard(self._stream.flush)
 
     def close(self) -> None:
         """Commit, flush, and close the file (stdout stays open)."""
         self.commit()
         assert self._stream is not None
-        self._stream.flush()
+        self._guard(self._stream.flush)
         if not self.to_stdout:
-            self._stream.close()
+            self._guard(self._stream.close)
+
+    def _guard(self, call: Callable[..., Any], *args: Any) -> None:
+        """Run a write on the file; an error that shows only when writing (a full disk,
+        ``/dev/full``) becomes one :class:`InputError` naming the file. Stdout is left as it is
+        (a closed pipe is the caller's to handle)."""
+        if self.to_stdout:
+            call(*args)
+            return
+        try:
+            call(*args)
+        except OSError as exc:
+            stream, self._stream = self._stream, _Failed()  # type: ignore[assignment]
+            with contextlib.suppress(OSError):  # drop what is buffered: no retry at exit
+                stream.close()  # type: ignore[union-attr]
+            raise InputError(f"cannot write ({exc.strerror or exc})", self.path) from None
+
+
+class _Failed:
+    """Where writes go after a write error: nowhere (the error has been raised once)."""
+
+    def write(self, text: str) -> int:
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
 
 
 def open_output(path: str | os.PathLike[str] | None, *, append: bool = False) -> IO[str]:

@@ -45,7 +45,7 @@ def run_command(
     try:
         md = run(config, overrides=_parse_sets(set_), force=force, from_stage=from_stage)
     except StaleStageError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        typer.echo(f"cec-distill: error: {exc}", err=True)
         raise typer.Exit(2) from None
     typer.echo(md.read_text())
     typer.echo(f"report: {md} ({math.ceil(time.perf_counter() - t)} s)")

@@ -34,6 +34,17 @@ from cec_distill.pipeline.status import _Run
 __all__ = ["run"]
 
 
+def _check_student_package(study: dict) -> None:
+    """Raise :class:`ConfigError` when ``student.model.package`` names a package not installed."""
+    from cec_distill.config import load_train_config
+    from cec_distill.config.loading import resolve_model_path
+    from cec_distill.pipeline.config import _student_section
+
+    model = load_train_config({**_student_section(study), "train_file": "-", "output_dir": "-"})
+    if model.model.package:
+        resolve_model_path(model.model)
+
+
 def run(
     config: str | Path | dict,
     *,
@@ -73,6 +84,8 @@ def run(
         and str(data_path).lower() not in hub_names
     ):
         raise ConfigError(f"data.path: no such file or directory: {data_path}")
+    if not (r.dir / "base_model").is_dir():  # likewise a student model package not installed
+        _check_student_package(study)
     r.dir.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(r.dir / "pipeline.log")
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))

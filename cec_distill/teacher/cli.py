@@ -134,7 +134,7 @@ def label_command(
             instances = instances[:limit]
         tmpl = load_template(template) if template is not None else None
     except (ValueError, TypeError, FileNotFoundError, ImportError, RuntimeError) as exc:
-        typer.echo(f"error: {exc}", err=True)
+        typer.echo(f"cec-distill: error: {exc}", err=True)
         raise typer.Exit(2) from None
     if dry_run:
         done = JsonlStore.open(out, mode="r").done_ids() if out.exists() else set()
@@ -150,7 +150,7 @@ def label_command(
     try:
         summary = label_instances(instances, out, config, template=tmpl, progress=progress)
     except TeacherError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        typer.echo(f"cec-distill: error: {exc}", err=True)
         raise typer.Exit(2) from None
     except KeyboardInterrupt:
         typer.echo(
@@ -159,7 +159,7 @@ def label_command(
         )
         raise typer.Exit(130) from None
     if summary.fatal:
-        typer.echo(f"error: {summary.fatal}", err=True)
+        typer.echo(f"cec-distill: error: {summary.fatal}", err=True)
         typer.echo(
             f"stopped: nothing was written for the items not labelled; {summary.labelled} "
             f"labelled, {summary.remaining} remaining of {summary.total} -> {summary.out}",

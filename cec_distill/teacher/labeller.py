@@ -170,7 +170,7 @@ class _Labeller:
                     with self._lock:
                         if self.fatal is None:
                             self.fatal = message
-                    # INFO: the CLI prints it once as "error: ..."; the summary carries it.
+                    # INFO: the CLI prints it once as "cec-distill: error: ..."; the summary carries it.
                     log.info("%s: fatal: %s", inst.id, message)
                     self._stop_for(f"fatal error: {message}")
                     return None
