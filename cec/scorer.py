@@ -35,7 +35,7 @@ from cec.inputs import (
     validate_pairs,
     validate_segmented,
 )
-from cec.rescale import check_weights, resolve_baseline
+from cec.rescale import check_baseline, resolve_baseline
 from cec.result import CECResult, PairScore
 from cec.segment import Segmented, Splitter, get_splitter
 from cec.signature import Signature, nrefs_label
@@ -127,7 +127,7 @@ class CEC:
         self.cache = resolve_cache(cache)
         self.baseline = resolve_baseline(rescale, self.encoder)
         if self.baseline is not None:
-            check_weights(self.baseline, self.encoder)
+            check_baseline(self.baseline, self.encoder, self.splitter.label)
         self.empty = empty
         self.max_memory = max_memory
         self.directional = directional
