@@ -137,6 +137,18 @@ def test_cli_refuses_a_baseline_made_for_other_options(tmp_path):
         assert proc.returncode == 2 and proc.stdout == "", (args, proc.stderr)
         (line,) = proc.stderr.strip().splitlines()
         assert line.startswith("cec: error: rescale: the baseline was made with"), line
+    # `cec baseline` of texts that are not unrelated (one sentence, reworded): b above 0.9
+    same = tmp_path / "same.txt"
+    same.write_text("".join(f"The sky is blue{'!' * (i % 3 + 1)}\n" for i in range(6)))
+    proc = subprocess.run(
+        ["cec", "baseline", str(same), "-o", str(tmp_path / "b.json")],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2 and not (tmp_path / "b.json").exists(), proc.stderr
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith(f"cec: error: {same}: baseline value must lie in [-0.1, 0.9]"), line
 
 
 def test_compute_baseline_pairs_each_text_with_another(scorer, tmp_path):
