@@ -33,8 +33,13 @@ def run_record(output: Path | None, out_fmt: str, summary_only: bool) -> Path | 
 def row_digest(rec: Record) -> str:
     """The digest of one input item: its id, prediction and references (not where it came
     from, so a moved or renamed file with the same items resumes)."""
-    blob = json.dumps([rec.id, rec.prediction, rec.references], ensure_ascii=True)
-    return hashlib.blake2b(blob.encode("ascii"), digest_size=_DIGEST_CHARS // 2).hexdigest()
+    fields = (rec.id, rec.prediction, *rec.references)
+    h = hashlib.blake2b(len(fields).to_bytes(8, "little"), digest_size=_DIGEST_CHARS // 2)
+    for text in fields:  # each field length-prefixed: no two items give the same bytes
+        data = text.encode("utf-8", "surrogatepass")
+        h.update(len(data).to_bytes(8, "little"))
+        h.update(data)
+    return h.hexdigest()
 
 
 class RunRecord:
@@ -74,7 +79,7 @@ class RunRecord:
         data = {
             "format": RECORD_FORMAT,
             "signature": signature,
-            "row_digest": "blake2b-64 of the JSON [id, prediction, references], per input item",
+            "row_digest": "blake2b-64 of id, prediction, references (length-prefixed UTF-8)",
             "rows": len(self.digests),
             "digests": "".join(self.digests),
         }
