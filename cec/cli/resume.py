@@ -20,7 +20,7 @@ __all__ = ["RESUME_FORMATS", "RunRecord", "check_run_record", "row_digest", "run
 #: Output formats whose per-item rows a stopped run can be resumed from.
 RESUME_FORMATS = ("jsonl", "csv", "tsv")
 RECORD_FORMAT = "cec-run-2"
-_DIGEST_CHARS = 16  # blake2b, 8 bytes, as hex
+_DIGEST = 8  # bytes of blake2b per item (16 hex characters in the record)
 
 
 def run_record(output: Path | None, out_fmt: str, summary_only: bool) -> Path | None:
@@ -30,16 +30,16 @@ def run_record(output: Path | None, out_fmt: str, summary_only: bool) -> Path | 
     return output.with_name(output.name + ".cec-run.json")
 
 
-def row_digest(rec: Record) -> str:
+def row_digest(rec: Record) -> bytes:
     """The digest of one input item: its id, prediction and references (not where it came
     from, so a moved or renamed file with the same items resumes)."""
     fields = (rec.id, rec.prediction, *rec.references)
-    h = hashlib.blake2b(len(fields).to_bytes(8, "little"), digest_size=_DIGEST_CHARS // 2)
+    h = hashlib.blake2b(len(fields).to_bytes(8, "little"), digest_size=_DIGEST)
     for text in fields:  # each field length-prefixed: no two items give the same bytes
         data = text.encode("utf-8", "surrogatepass")
         h.update(len(data).to_bytes(8, "little"))
         h.update(data)
-    return h.hexdigest()
+    return h.digest()
 
 
 class RunRecord:
@@ -47,31 +47,35 @@ class RunRecord:
 
     A file input's items are all added by the checking pass before scoring (one write, when the
     output is created); items read from stdin are added as they are read, and :meth:`cover`
-    rewrites the record before rows of items it does not yet hold can reach the output.
+    rewrites the record before rows of items it does not yet hold can reach the output. The
+    digests are kept packed (8 bytes an item: 8 MB for a million items).
     """
 
     def __init__(self, path: Path):
         self.path = path
-        self.digests: list[str] = []
+        self.digests = bytearray()
         self.signature = ""
         self._saved = -1
 
+    def __len__(self) -> int:
+        return len(self.digests) // _DIGEST
+
     def add(self, rec: Record) -> None:
-        self.digests.append(row_digest(rec))
+        self.digests += row_digest(rec)
 
     def consume(self, index: int, rec: Record) -> None:
         """Item ``index`` (0-based) as the scoring pass reads it: added, or checked against
         what the checking pass read (a file that changed in between is refused)."""
         digest = row_digest(rec)
-        if index < len(self.digests):
-            if self.digests[index] != digest:
+        if index < len(self):
+            if self.digests[index * _DIGEST : (index + 1) * _DIGEST] != digest:
                 raise InputError(
                     f"item {rec.id!r} changed while the input was scored (it is not what the "
                     "first reading found); score it again when the file is complete",
                     rec.source or None,
                 )
         else:
-            self.digests.append(digest)
+            self.digests += digest
 
     def save(self, signature: str) -> None:
         """Write the record (atomically: a killed run leaves the old one or the new one)."""
@@ -80,21 +84,21 @@ class RunRecord:
             "format": RECORD_FORMAT,
             "signature": signature,
             "row_digest": "blake2b-64 of id, prediction, references (length-prefixed UTF-8)",
-            "rows": len(self.digests),
-            "digests": "".join(self.digests),
+            "rows": len(self),
+            "digests": self.digests.hex(),
         }
         tmp = self.path.with_name(self.path.name + ".tmp")
         tmp.write_text(json.dumps(data) + "\n", encoding="utf-8")
         os.replace(tmp, self.path)
-        self._saved = len(self.digests)
+        self._saved = len(self)
 
     def cover(self) -> None:
         """Rewrite the record if items were read since it was written (stdin)."""
-        if self._saved >= 0 and len(self.digests) > self._saved:
+        if self._saved >= 0 and len(self) > self._saved:
             self.save(self.signature)
 
 
-def check_run_record(record: Path, signature: str, output: Path) -> list[str]:
+def check_run_record(record: Path, signature: str, output: Path) -> bytes:
     """Refuse to resume rows that another scorer (model, options, version) wrote; return the
     digests of the input items the stopped run was scoring."""
     try:
@@ -106,7 +110,11 @@ def check_run_record(record: Path, signature: str, output: Path) -> list[str]:
             "at the start of a run), so its rows cannot be checked; score again without --resume"
         ) from None
     digests = data.get("digests") if data.get("format") == RECORD_FORMAT else None
-    if not isinstance(digests, str) or len(digests) % _DIGEST_CHARS:
+    try:
+        packed = bytes.fromhex(digests) if isinstance(digests, str) else None
+    except ValueError:
+        packed = None
+    if packed is None or len(packed) % _DIGEST:
         raise InputError(
             f"--resume: the run record {record.name} of {output} does not pin the input the rows "
             "were scored from (an earlier cec wrote it, or it was edited), so its rows cannot be "
@@ -117,17 +125,17 @@ def check_run_record(record: Path, signature: str, output: Path) -> list[str]:
             f"--resume: the rows in {output} were scored with signature {earlier}, but these "
             f"options give {signature}; resume with the same options or score again"
         )
-    return [digests[i : i + _DIGEST_CHARS] for i in range(0, len(digests), _DIGEST_CHARS)]
+    return packed
 
 
-def check_resumed_row(n: int, rec: Record, earlier: list[str], output: Path | None) -> None:
+def check_resumed_row(n: int, rec: Record, earlier: bytes, output: Path | None) -> None:
     """Row ``n`` (1-based) of the stopped run's output must come from input item ``n``."""
-    if n > len(earlier):
+    if n * _DIGEST > len(earlier):
         raise InputError(
-            f"--resume: {output} has more rows than its run record pins ({len(earlier)}); "
-            "score again without --resume"
+            f"--resume: {output} has more rows than its run record pins "
+            f"({len(earlier) // _DIGEST}); score again without --resume"
         )
-    if row_digest(rec) != earlier[n - 1]:
+    if row_digest(rec) != earlier[(n - 1) * _DIGEST : n * _DIGEST]:
         raise InputError(
             f"--resume: item {n} of the input (id {rec.id!r}) is not the item row {n} of "
             f"{output} was scored from (other text or references); not the same input: resume "

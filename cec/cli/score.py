@@ -261,7 +261,7 @@ def score_command(
         sys.stderr.write(f"ready ({time.perf_counter() - t0:.1f} s)\n")
     base_signature = scorer.signature
     done: Iterator[tuple[str, float, float, float, bool]] | None = None
-    earlier: list[str] | None = None
+    earlier: bytes | None = None
     if resuming:
         assert output is not None and record is not None
         earlier = check_run_record(record, str(base_signature), output)
@@ -340,7 +340,7 @@ def _score_one(
     chunk_size: int,
     header: bool = True,
     done: Iterator[tuple[str, float, float, float, bool]] | None = None,
-    earlier: list[str] | None = None,
+    earlier: bytes | None = None,
     pin: RunRecord | None = None,
     output: Path | None = None,
 ) -> Summary:
@@ -375,7 +375,7 @@ def _score_one(
                     f"--resume: row {n} of {output} has id {row[0]!r} but item {n} of the input "
                     f"has id {rec.id!r}; not the same input"
                 )
-            check_resumed_row(n, rec, earlier or [], output)
+            check_resumed_row(n, rec, earlier or b"", output)
             if pin is not None:
                 pin.consume(n - 1, rec)
             summary.add(row[1], row[2], row[3], row[4], len(rec.references))
