@@ -6,8 +6,8 @@
 - A local folder is used as it is; a model name is looked up in the Hugging Face cache
   (:func:`local_dir`), and a name that is not cached fails early unless downloads are allowed
   (:func:`check_hub_name`).
-- :func:`model_identity` hashes every file that defines the embedding function, so caches and
-  the signature tell two embedding functions apart (see :mod:`cec.encode`); :class:`ModelFiles`
+- :func:`model_identity` hashes the files that define the embedding function (an allow-list,
+  :func:`identity_files`), so caches and the signature tell two embedding functions apart (see :mod:`cec.encode`); :class:`ModelFiles`
   gives an encoder its folder, weights check and identity.
 
 No torch, no transformers: everything here reads files.
@@ -29,11 +29,13 @@ __all__ = [
     "DEFAULT_ALIASES",
     "DEFAULT_MODEL",
     "DEFAULT_SHA256",
+    "IDENTITY_FILES",
     "WEIGHT_FILES",
     "check_hub_name",
     "configured_max_seq_length",
     "default_model_dir",
     "file_sha256",
+    "identity_files",
     "local_dir",
     "looks_like_path",
     "model_identity",
@@ -44,9 +46,34 @@ DEFAULT_MODEL = "all-MiniLM-L6-v2"
 DEFAULT_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 DEFAULT_ALIASES = {None, "default", DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"}
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
-# files that never change the vectors: docs, VCS metadata, other runtimes' exports
-_IDENTITY_SKIP_DIRS = {"onnx", "openvino", ".cache", ".git", ".huggingface"}
-_IDENTITY_SKIP_SUFFIXES = {".md", ".onnx", ".h5", ".msgpack", ".ot", ".lock", ".png", ".jpg"}
+# what defines the embedding function in a model folder (and in each module folder that
+# modules.json names): configs, tokenizer files and the weights that load (model_identity)
+IDENTITY_FILES = (
+    "config.json",
+    "config_sentence_transformers.json",  # prompts and the similarity function
+    "modules.json",
+    "sentence_bert_config.json",  # max_seq_length, lower-casing
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "added_tokens.json",
+    "vocab.txt",
+    "vocab.json",
+    "merges.txt",
+    "spiece.model",
+    "sentencepiece.bpe.model",
+    "tokenizer.model",
+    "bpe.codes",
+)
+# The default model's identity is published (@63e71cc4: signatures, caches, the shipped
+# baseline). Version 1 hashed every file but a deny-list, which included the package's
+# data_config.json (training-data metadata). Its allow-listed files are recognised by their
+# digest and hashed with that one line, as before, so the published identity stays.
+_DEFAULT_FILES_DIGEST = "c006c9485a9bef2b32fa4211f98d5bc526db0fde6c16cd541e38233f4eced8ea"
+_DEFAULT_LEGACY_FILE = (
+    "data_config.json",
+    "32edcb108fc2516b920734a862ae0692bcae1c5d45d5f8d972cb0d53434a4c54",
+)
 
 
 def default_model_dir() -> Path:
@@ -79,28 +106,57 @@ def file_sha256(path: str | os.PathLike[str]) -> str:
     return _sha256_cached(str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
 
 
-def model_identity(folder: str | os.PathLike[str], weights: Path | None, truncation: int) -> str:
-    """sha256 (hex) of everything in a model folder that defines its embedding function.
+def identity_files(folder: str | os.PathLike[str], weights: Path | None) -> list[str]:
+    """The files of a model folder that :func:`model_identity` hashes (paths relative to it).
 
-    Every file of the folder and its module sub-folders counts (weights, ``config.json``,
-    tokenizer files, ``modules.json``, ``sentence_bert_config.json``, pooling and dense configs)
-    except documentation, VCS metadata, other runtimes' exports and weight files of the top
-    level other than ``weights`` (the one that loads); the truncation length in force is hashed
-    too. Each file's sha256 is computed once per process (see :func:`file_sha256`).
+    An allow-list: in the folder and in each module folder that ``modules.json`` names, the
+    configs and tokenizer files of :data:`IDENTITY_FILES` that exist, and the weights that load
+    (``weights`` at the top level; the first of :data:`WEIGHT_FILES` in a module folder).
+    Anything else (READMEs, ``desktop.ini``, ``train_script.py``, ``data_config.json``, other
+    runtimes' exports) does not change the vectors and is not hashed.
     """
     root = Path(folder)
+    subdirs = [""]
+    try:
+        modules = json.loads((root / "modules.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        modules = []
+    for module in modules if isinstance(modules, list) else []:
+        sub = module.get("path") if isinstance(module, dict) else None
+        if isinstance(sub, str) and sub and sub not in subdirs:
+            subdirs.append(sub.strip("/"))
+    found: set[str] = set()
+    for sub in subdirs:
+        base = root / sub if sub else root
+        if not base.is_dir():
+            continue
+        names = list(IDENTITY_FILES)
+        if sub:
+            names += [w for w in WEIGHT_FILES if (base / w).is_file()][:1]
+        elif weights is not None and Path(weights).parent.resolve() == root.resolve():
+            names.append(Path(weights).name)
+        for name in names:
+            if (base / name).is_file():
+                found.add(f"{sub}/{name}" if sub else name)
+    return sorted(found, key=lambda rel: Path(rel).parts)
+
+
+def model_identity(folder: str | os.PathLike[str], weights: Path | None, truncation: int) -> str:
+    """sha256 (hex) of the files that define a model folder's embedding function.
+
+    The files of :func:`identity_files` (weights, ``config.json``, tokenizer files,
+    ``modules.json``, ``sentence_bert_config.json``, each module's config), each by its path and
+    sha256, and the truncation length in force. Each file's sha256 is computed once per process
+    (see :func:`file_sha256`). The default model keeps its published identity (``@63e71cc4``).
+    """
+    root = Path(folder)
+    entries = [(rel, file_sha256(root / rel)) for rel in identity_files(root, weights)]
+    files = "".join(f"{rel}\0{sha}\n" for rel, sha in entries)
+    if hashlib.sha256(files.encode()).hexdigest() == _DEFAULT_FILES_DIGEST:
+        entries = sorted([*entries, _DEFAULT_LEGACY_FILE], key=lambda e: Path(e[0]).parts)
     digest = hashlib.sha256(b"cec-model-identity-1\n")
-    for path in sorted(root.rglob("*")):
-        rel = path.relative_to(root)
-        if (
-            not path.is_file()
-            or any(part in _IDENTITY_SKIP_DIRS or part.startswith(".") for part in rel.parts)
-            or path.suffix.lower() in _IDENTITY_SKIP_SUFFIXES
-        ):
-            continue
-        if len(rel.parts) == 1 and path.name in WEIGHT_FILES and path != weights:
-            continue
-        digest.update(f"{rel.as_posix()}\0{file_sha256(path)}\n".encode())
+    for rel, sha in entries:
+        digest.update(f"{rel}\0{sha}\n".encode())
     digest.update(f"truncation\0{int(truncation)}\n".encode())
     return digest.hexdigest()
 

@@ -37,7 +37,9 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "B_RANGE",
     "Baseline",
+    "check_baseline",
     "compute_baseline",
     "default_baseline_path",
     "load_baseline",
@@ -46,6 +48,15 @@ __all__ = [
 ]
 
 FORMAT = "cec-baseline-1"
+#: Where ``b`` may lie (docs/rescaling.md): the mean best-match cosine of unrelated texts is
+#: about 0 or above (N unit vectors have a mean pairwise cosine >= -1/(N-1), and CEC takes each
+#: sentence's best match), and above 0.9 rescaling multiplies every difference (and the float
+#: noise) by more than 10: such a model cannot tell unrelated texts from identical ones.
+B_RANGE = (-0.1, 0.9)
+_FIELDS = (
+    "model", "weights", "value", "forward", "backward", "n_pairs", "corpus", "splitter", "seed",
+    "precision",
+)  # fmt: skip
 _SHIPPED = Path(__file__).with_name("baselines")
 
 
@@ -79,16 +90,40 @@ class Baseline:
     precision: str = "fp32"
 
     def __post_init__(self) -> None:
-        if not isinstance(self.value, (int, float)) or not math.isfinite(self.value):
-            raise ValueError(f"baseline value must be a finite number, got {self.value!r}")
-        if not -1.0 <= self.value < 1.0:
-            raise ValueError(f"baseline value must lie in [-1, 1), got {self.value!r}")
+        for name in ("model", "weights", "corpus", "splitter", "precision"):
+            if not isinstance(getattr(self, name), str):
+                raise ValueError(f"baseline {name} must be a string, got {getattr(self, name)!r}")
+        for name in ("model", "splitter", "precision"):
+            if not getattr(self, name).strip():
+                raise ValueError(f"baseline {name} must not be empty")
+        for name in ("n_pairs", "seed"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool):
+                raise ValueError(f"baseline {name} must be an integer, got {v!r}")
+        if self.n_pairs < 2:
+            raise ValueError(f"baseline n_pairs must be at least 2, got {self.n_pairs}")
+        for name in ("value", "forward", "backward"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v):
+                raise ValueError(f"baseline {name} must be a finite number, got {v!r}")
+            if not -1.0 <= v <= 1.0:
+                raise ValueError(f"baseline {name} must lie in [-1, 1], got {v!r}")
+        lo, hi = B_RANGE
+        if not lo <= self.value <= hi:
+            raise ValueError(
+                f"baseline value must lie in [{lo}, {hi}] (where the mean CEC of unrelated texts "
+                f"can lie, docs/rescaling.md), got {self.value!r}"
+            )
+        if abs(self.value - (self.forward + self.backward) / 2) > 1e-5:
+            raise ValueError(
+                f"baseline value {self.value!r} is not the mean of forward {self.forward!r} and "
+                f"backward {self.backward!r} (sym = (forward + backward) / 2)"
+            )
 
     @property
     def hash(self) -> str:
         """Short hash of everything that defines the baseline (goes into the signature)."""
-        blob = json.dumps(asdict(self), sort_keys=True).encode()
-        return hashlib.sha256(blob).hexdigest()[:8]
+        return _content_hash(asdict(self))
 
     def apply(self, x: Any) -> Any:
         """``(x - b) / (1 - b)``, elementwise; NaN stays NaN."""
@@ -123,15 +158,29 @@ def load_baseline(path: str | os.PathLike[str]) -> Baseline:
         raise ValueError(f"rescale: {str(p)!r} is not a baseline JSON ({exc})") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise ValueError(f"rescale: {str(p)!r} is not a baseline file (format {FORMAT!r})")
-    stored = data.pop("hash", None)
+    missing = [k for k in (*_FIELDS, "hash") if k not in data]
+    if missing:
+        raise ValueError(
+            f"rescale: {str(p)!r} lacks the field(s) {', '.join(missing)}; make the baseline "
+            "again with `cec baseline`"
+        )
+    unknown = sorted(set(data) - {*_FIELDS, "hash", "format"})
+    if unknown:
+        raise ValueError(f"rescale: {str(p)!r} has unexpected field(s) {', '.join(unknown)}")
+    stored = data.pop("hash")
     data.pop("format")
+    if stored != _content_hash(data):
+        raise ValueError(
+            f"rescale: {str(p)!r} was edited (hash {stored!r} != {_content_hash(data)})"
+        )
     try:
-        baseline = Baseline(**data)
-    except TypeError as exc:
-        raise ValueError(f"rescale: {str(p)!r} has unexpected fields ({exc})") from None
-    if stored is not None and stored != baseline.hash:
-        raise ValueError(f"rescale: {str(p)!r} was edited (hash {stored} != {baseline.hash})")
-    return baseline
+        return Baseline(**data)
+    except ValueError as exc:
+        raise ValueError(f"rescale: {str(p)!r}: {exc}") from None
+
+
+def _content_hash(fields: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:8]
 
 
 def default_baseline_path(model: str) -> Path:
@@ -149,7 +198,8 @@ def resolve_baseline(rescale: Any, encoder: Any) -> Baseline | None:
 
     Raises:
         TypeError: ``rescale`` has another type.
-        ValueError: No shipped baseline for the model, or a baseline made for another model.
+        ValueError: No shipped baseline for the model, or a bad baseline file (see
+            :func:`load_baseline`); the scorer checks the rest (:func:`check_baseline`).
     """
     if rescale is None or rescale is False:
         return None
@@ -170,20 +220,29 @@ def resolve_baseline(rescale: Any, encoder: Any) -> Baseline | None:
             f"rescale must be False, True, a baseline file path or a Baseline, got "
             f"{type(rescale).__name__}"
         )
-    if baseline.model != encoder.name:
-        raise ValueError(
-            f"rescale: the baseline was made for model {baseline.model!r}, not {encoder.name!r}"
-        )
     return baseline
 
 
-def check_weights(baseline: Baseline, encoder: Any) -> None:
-    """Fail when the encoder's weights differ from those the baseline was made with."""
-    if baseline.weights and encoder.identity and baseline.weights != encoder.identity:
-        raise ValueError(
-            f"rescale: the baseline was made with weights {baseline.weights} of "
-            f"{baseline.model!r}, but this model hashes to {encoder.identity}"
-        )
+def check_baseline(baseline: Baseline, encoder: Any, splitter: str) -> None:
+    """Fail unless the baseline was made by this scorer: every field that defines ``b``.
+
+    Model name, model identity (weights, configs, tokenizer, truncation: the signature's
+    ``@HASH``, compared exactly, so an empty one matches only an encoder without identity),
+    precision and splitter label must all be the scorer's.
+    """
+    checks = (
+        ("model", baseline.model, encoder.name, "--model"),
+        ("weights", baseline.weights, encoder.identity, "--model"),
+        ("precision", baseline.precision, encoder.precision, "--precision"),
+        ("splitter", baseline.splitter, splitter, "--splitter"),
+    )
+    for field, made, here, option in checks:
+        if made != here:
+            raise ValueError(
+                f"rescale: the baseline was made with {field} {made!r}, but this scorer has "
+                f"{field} {here!r} ({option}); use the {field} it was made with, or make a "
+                "baseline for this one with `cec baseline`"
+            )
 
 
 def unrelated_pairs(n: int, seed: int = 0) -> np.ndarray:

@@ -46,7 +46,7 @@ from cec.readable import (
     warn_foreign,
     warn_unreadable,
 )
-from cec.rescale import check_weights, resolve_baseline
+from cec.rescale import check_baseline, resolve_baseline
 from cec.result import CECResult, PairScore
 from cec.segment import Segmented, Splitter, get_splitter
 from cec.signature import Signature, nrefs_label
@@ -157,7 +157,7 @@ class CEC:
         self.cache = resolve_cache(cache)
         self.baseline = resolve_baseline(rescale, self.encoder)
         if self.baseline is not None:
-            check_weights(self.baseline, self.encoder)
+            check_baseline(self.baseline, self.encoder, self.splitter.label)
         self.empty = empty
         self.unreadable = unreadable
         self.max_memory = max_memory

@@ -9,12 +9,21 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 import cec
-from cec.cache import MemoryCache, SQLiteCache, encode_cached, resolve_cache
+from cec.cache import (
+    CacheError,
+    CacheWarning,
+    MemoryCache,
+    SQLiteCache,
+    encode_cached,
+    resolve_cache,
+)
 
 KEY = "model@abcd|fp32"
 
@@ -187,3 +196,147 @@ def test_resolve_cache_options(tmp_path):
         MemoryCache(max_items=0)
     with pytest.raises(ValueError, match="vectors"):
         MemoryCache().put(KEY, ["a", "b"], np.zeros((3, 2), dtype=np.float32))
+
+
+# --------------------------------------------------------------------------------------------
+# every vector read is checked; a cache that cannot be used is one clear error (issue 24.6)
+# --------------------------------------------------------------------------------------------
+GENS = ["CO2 traps heat. The planet warms.", "Ice melts. Seas rise.", "Bananas are yellow."]
+REFS = ["The planet warms because CO2 traps heat.", "Seas rise as ice melts.", "Stocks fell."]
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _rows_of(path: Path) -> list[tuple[bytes, int, bytes]]:
+    with sqlite3.connect(path) as conn:
+        return conn.execute("SELECT hash, dim, vec FROM emb ORDER BY hash").fetchall()
+
+
+def _set_row(path: Path, digest: bytes, dim: int, vec: bytes) -> None:
+    conn = sqlite3.connect(path)
+    with conn:
+        conn.execute("UPDATE emb SET dim = ?, vec = ? WHERE hash = ?", (dim, vec, digest))
+    conn.close()
+
+
+def test_bad_vectors_on_disk_are_computed_again_never_scored(scorer, tmp_path):
+    path = tmp_path / "study.sqlite"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CacheWarning)
+        cec.CEC(model=scorer.encoder, cache=path).score(GENS, REFS)
+    want = scorer.score(GENS, REFS).sym
+    rows = _rows_of(path)
+    assert len(rows) == 8 and {r[1] for r in rows} == {384}
+    rng = np.random.default_rng(0)
+    other = rng.standard_normal(768).astype(np.float32)
+    other /= np.linalg.norm(other)
+    good = np.frombuffer(rows[5][2], dtype=np.float32)
+    corrupt = [
+        (384, rows[0][2][:700]),  # a truncated blob
+        (768, other.tobytes()),  # another model's dimension (a unit vector)
+        (384, np.zeros(384, np.float32).tobytes()),  # all zero
+        (384, (2 * good).tobytes()),  # not unit length
+        (384, good.astype(np.float64).tobytes()),  # float64 bytes under dim 384
+        (192, good[:192].tobytes()),  # a consistent row of another dimension, not unit
+    ]
+    for (digest, _, _), (dim, vec) in zip(rows, corrupt, strict=False):
+        _set_row(path, digest, dim, vec)
+    with pytest.warns(CacheWarning, match=r"6 stored vector\(s\)"):
+        got = cec.CEC(model=scorer.encoder, cache=path).score(GENS, REFS).sym
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-6)
+    repaired = _rows_of(path)
+    assert len(repaired) == 8 and {r[1] for r in repaired} == {384}
+    for _, _, vec in repaired:
+        v = np.frombuffer(vec, dtype=np.float32)
+        assert v.shape == (384,) and abs(float(np.linalg.norm(v)) - 1) < 1e-5
+    with warnings.catch_warnings():  # repaired: read back without a warning, same scores
+        warnings.simplefilter("error", CacheWarning)
+        again = cec.CEC(model=scorer.encoder, cache=path).score(GENS, REFS).sym
+    np.testing.assert_allclose(again, want, rtol=0, atol=1e-6)
+    # get() itself never raises on such rows: they read as not found
+    _set_row(path, repaired[0][0], 384, b"\0" * 10)
+    _set_row(path, repaired[1][0], 768, other.tobytes())
+    found, vecs = SQLiteCache(path).get(KEY, ["x"])
+    assert not found.any()
+
+
+def test_vectors_all_of_another_dimension_are_replaced(scorer, tmp_path):
+    """Rows that agree on a wrong dimension: the encoder's own dimension decides."""
+    sents = ["Ice melts.", "Seas rise.", "Dogs bark."]
+    want = scorer.encoder.encode_array(sents)
+    first = SQLiteCache(tmp_path / "a.sqlite")
+    first.put(scorer.encoder.key, sents[:2], np.eye(2, 8, dtype=np.float32))
+    with pytest.warns(CacheWarning, match=r"2 stored vector\(s\).*dimension 384"):
+        got = encode_cached(scorer.encoder, sents, first)  # one missing: encoded, 384
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-6)
+    assert {r[1] for r in _rows_of(tmp_path / "a.sqlite")} == {384}
+    second = SQLiteCache(tmp_path / "b.sqlite")  # every row found, the dimension known now
+    second.put(scorer.encoder.key, sents, np.eye(3, 8, dtype=np.float32))
+    with pytest.warns(CacheWarning, match=r"3 stored vector\(s\).*dimension 384"):
+        got = encode_cached(scorer.encoder, sents, second)
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-6)
+
+
+def _cli(*args: str, wrap: list[str] | None = None) -> subprocess.CompletedProcess:
+    import os
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    return subprocess.run(
+        [*(wrap or []), "cec", "score", *args], env=env, capture_output=True, text=True, timeout=600
+    )
+
+
+@pytest.fixture
+def pairs(tmp_path) -> Path:
+    import json
+
+    path = tmp_path / "pairs.jsonl"
+    rows = [{"prediction": g, "reference": r} for g, r in zip(GENS, REFS, strict=True)]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def _one_error_line(proc: subprocess.CompletedProcess) -> str:
+    assert proc.returncode == 2 and proc.stdout == "", proc.stderr
+    (line,) = proc.stderr.strip().splitlines()
+    return line
+
+
+def test_cli_names_a_cache_file_that_is_not_sqlite_or_is_truncated(scorer, pairs, tmp_path):
+    text = tmp_path / "notes.sqlite"
+    text.write_text("these are my notes, not a cache\n" * 200)
+    line = _one_error_line(_cli(str(pairs), "--cache", str(text), "-q"))
+    assert line.startswith(f"cec: error: cache '{text}' is not a readable cec cache"), line
+    assert "delete it" in line
+    big = tmp_path / "big.sqlite"  # a real cache of many pages, cut to a third on disk
+    cache = SQLiteCache(big)
+    sents = [f"sentence {i}" for i in range(3000)]
+    cache.put(scorer.encoder.key, sents, np.stack([vec_of(s, 384) for s in sents]))
+    cache.close()
+    with sqlite3.connect(big) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    data = big.read_bytes()
+    big.write_bytes(data[: len(data) // 3])
+    with pytest.raises(CacheError, match=f"cache '{big}' is not a readable"):
+        encode_cached(scorer.encoder, sents[-50:], SQLiteCache(big))
+    line = _one_error_line(_cli(str(pairs), "--cache", str(big), "-q"))
+    assert f"cache '{big}'" in line and "delete it" in line, line
+
+
+def test_cli_names_a_cache_on_a_read_only_mount(scorer, pairs, tmp_path):
+    import shutil
+
+    if shutil.which("unshare") is None:
+        pytest.skip("needs unshare (a private read-only bind mount)")
+    probe = subprocess.run(["unshare", "-rm", "true"], capture_output=True)
+    if probe.returncode != 0:
+        pytest.skip(f"unshare -rm is not allowed here: {probe.stderr.decode().strip()}")
+    src, ro = tmp_path / "src", tmp_path / "ro"
+    src.mkdir(), ro.mkdir()
+    cache = SQLiteCache(src / "emb.sqlite")
+    cache.put(scorer.encoder.key, ["Ice melts."], scorer.encoder.encode_array(["Ice melts."]))
+    cache.close()
+    mount = f'mount --bind {src} {ro} && mount -o remount,ro,bind {ro} && exec "$@"'
+    wrap = ["unshare", "-rm", "sh", "-c", mount, "sh"]
+    line = _one_error_line(_cli(str(pairs), "--cache", str(ro / "emb.sqlite"), "-q", wrap=wrap))
+    assert line.startswith(f"cec: error: cache '{ro / 'emb.sqlite'}' cannot be written"), line
+    assert "read-only" in line

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
+import os
+import subprocess
 import warnings
 from pathlib import Path
 
@@ -11,7 +14,7 @@ import numpy as np
 import pytest
 
 import cec
-from cec.rescale import Baseline, compute_baseline, load_baseline, unrelated_pairs
+from cec.rescale import B_RANGE, Baseline, compute_baseline, load_baseline, unrelated_pairs
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "cec" / "baselines" / "all-MiniLM-L6-v2.json"
@@ -44,10 +47,10 @@ def test_baseline_files_are_checked(tmp_path, scorer):
     data = json.loads(SHIPPED.read_text())
     data.pop("format"), data.pop("hash")
     wrong_model = Baseline(**{**data, "model": "other-model"})
-    with pytest.raises(ValueError, match="made for model 'other-model'"):
+    with pytest.raises(ValueError, match="made with model 'other-model'"):
         cec.CEC(scorer.encoder, rescale=wrong_model)
     wrong_weights = Baseline(**{**data, "weights": "deadbeef"})
-    with pytest.raises(ValueError, match="weights deadbeef"):
+    with pytest.raises(ValueError, match="weights 'deadbeef'"):
         cec.CEC(scorer.encoder, rescale=wrong_weights)
     edited = tmp_path / "edited.json"
     edited.write_text(SHIPPED.read_text().replace(str(shipped.value), "0.2"))
@@ -59,8 +62,93 @@ def test_baseline_files_are_checked(tmp_path, scorer):
         cec.CEC(scorer.encoder, rescale=3)
     with pytest.raises(ValueError, match="no baseline ships for model"):
         cec.CEC(lambda s: np.ones((len(s), 4)), rescale=True)  # a callable has no shipped one
-    with pytest.raises(ValueError, match=r"\[-1, 1\)"):
+    with pytest.raises(ValueError, match=r"\[-0.1, 0.9\]"):
         Baseline(**{**data, "value": 1.0})
+
+
+def _baseline_file(path: Path, drop: tuple[str, ...] = (), **fields) -> Path:
+    """The shipped baseline with ``fields`` changed and its hash made to match (a consistent file,
+    so only the check against the scorer can refuse it)."""
+    data = json.loads(SHIPPED.read_text())
+    data.update(fields)
+    body = {k: v for k, v in data.items() if k not in ("format", "hash")}
+    data["hash"] = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:8]
+    for key in drop:
+        data.pop(key)
+    path.write_text(json.dumps(data, indent=2))
+    return path
+
+
+def test_shipped_baselines_load_and_match_their_scorer(scorer):
+    files = sorted((ROOT / "cec" / "baselines").glob("*.json"))
+    assert files
+    for path in files:
+        loaded = load_baseline(path)
+        assert B_RANGE[0] <= loaded.value <= B_RANGE[1] and loaded.n_pairs >= 2
+    default = cec.CEC(scorer.encoder, rescale=True)  # checked against the default scorer
+    assert default.baseline == load_baseline(SHIPPED)
+    assert default.baseline.splitter == scorer.splitter.label
+
+
+@pytest.mark.parametrize(
+    ("fields", "drop", "match"),
+    [
+        ({"precision": "int8"}, (), "precision 'int8'.*'fp32'"),
+        ({"weights": ""}, (), "weights ''.*'63e71cc4'"),
+        ({"splitter": "lines"}, (), "splitter 'lines'"),
+        ({}, ("hash",), "lacks the field.*hash"),
+        ({}, ("precision",), "lacks the field.*precision"),
+        ({"value": 0.999999, "forward": 0.999999, "backward": 0.999999}, (), r"\[-0.1, 0.9\]"),
+        ({"value": -1, "forward": -1, "backward": -1}, (), r"\[-0.1, 0.9\]"),
+        ({"value": 0.3}, (), "not the mean of forward"),
+        ({"n_pairs": 0}, (), "n_pairs must be at least 2"),
+        ({"seed": "0"}, (), "seed must be an integer"),
+        ({"extra": 1}, (), "unexpected field"),
+    ],
+)
+def test_a_baseline_file_that_does_not_define_this_scorers_b_is_refused(
+    scorer, tmp_path, fields, drop, match
+):
+    path = _baseline_file(tmp_path / "b.json", drop, **fields)
+    with pytest.raises(ValueError, match=match) as info:
+        cec.CEC(scorer.encoder, rescale=path)
+    assert str(info.value).startswith("rescale:")
+
+
+def test_a_baseline_for_another_splitter_is_refused(scorer):
+    """The shipped baseline (cec-1+nupunkt) with the lines splitter: another b."""
+    with pytest.raises(ValueError, match="splitter 'cec-1\\+nupunkt.*'lines'.*--splitter"):
+        cec.CEC(scorer.encoder, rescale=True, splitter="lines")
+
+
+def test_cli_refuses_a_baseline_made_for_other_options(tmp_path):
+    pairs = tmp_path / "p.jsonl"
+    pairs.write_text(json.dumps({"prediction": "Ice melts.", "reference": "Seas rise."}) + "\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    bad = _baseline_file(tmp_path / "int8.json", precision="int8")
+    runs = [
+        ["--baseline", str(bad)],
+        ["--rescale", "--splitter", "lines"],
+    ]
+    for args in runs:
+        proc = subprocess.run(
+            ["cec", "score", str(pairs), *args], env=env, capture_output=True, text=True
+        )
+        assert proc.returncode == 2 and proc.stdout == "", (args, proc.stderr)
+        (line,) = proc.stderr.strip().splitlines()
+        assert line.startswith("cec: error: rescale: the baseline was made with"), line
+    # `cec baseline` of texts that are not unrelated (one sentence, reworded): b above 0.9
+    same = tmp_path / "same.txt"
+    same.write_text("".join(f"The sky is blue{'!' * (i % 3 + 1)}\n" for i in range(6)))
+    proc = subprocess.run(
+        ["cec", "baseline", str(same), "-o", str(tmp_path / "b.json")],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2 and not (tmp_path / "b.json").exists(), proc.stderr
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith(f"cec: error: {same}: baseline value must lie in [-0.1, 0.9]"), line
 
 
 def test_compute_baseline_pairs_each_text_with_another(scorer, tmp_path):

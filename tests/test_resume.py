@@ -81,28 +81,26 @@ def test_resume_after_a_cut_run_gives_the_uninterrupted_output(pairs_file, full,
     assert got.startswith("".join(lines[:keep]))  # the stopped run's rows, untouched
     # the new rows were scored in other batches than the uninterrupted run's: equal within the
     # promised 1e-6 (docs/reporting.md), the 6th printed decimal may differ by one
-    _assert_rows_close(_rows(got, fmt), _rows(text, fmt))
+    _assert_rows_close(_parse(out, fmt), _parse(full[fmt], fmt))
     (mean, sig), (want_mean, want_sig) = _summary(proc.stdout), _summary(full[fmt + "-summary"])
     assert sig == want_sig and abs(mean - want_mean) <= 1e-4  # printed to 4 decimals
 
 
-def _rows(text: str, fmt: str) -> list[dict]:
-    """The item rows of a jsonl or csv output, as jsonl rows (NaN as None)."""
+def _parse(path: Path, fmt: str) -> list[dict]:
+    """Rows of a jsonl or csv output as jsonl dicts (NaN as None)."""
+    text = path.read_text(encoding="utf-8")
     if fmt == "jsonl":
         return [json.loads(x) for x in text.splitlines()]
     import csv
-    import io
+    import math
 
     rows = []
-    for r in csv.DictReader(io.StringIO(text)):
-        rows.append(
-            {
-                "id": r["id"],
-                "empty": r["empty"],
-                "best_ref": r["best_ref"],
-                **{k: None if r[k] in ("", "nan") else float(r[k]) for k in ("forward", "backward", "sym")},
-            }
-        )
+    for r in csv.DictReader(text.splitlines()):
+        row: dict = {"id": r["id"], "empty": r["empty"], "best_ref": r["best_ref"]}
+        for key in ("forward", "backward", "sym"):
+            v = float(r[key]) if r[key] not in ("", "nan", "NaN") else math.nan
+            row[key] = None if math.isnan(v) else v
+        rows.append(row)
     return rows
 
 
@@ -204,3 +202,115 @@ def test_resume_with_several_inputs_is_refused(pairs_file, tmp_path):
     (line,) = proc.stderr.strip().splitlines()
     assert line.startswith("cec: error: --resume takes one INPUT file")
     assert not out.exists()
+
+
+# --------------------------------------------------------------------------------------------
+# the run record pins the input, not only its ids (issue 24.5)
+# --------------------------------------------------------------------------------------------
+def _cut_copy(full_out: Path, dest: Path, rows: int) -> Path:
+    """The first ``rows`` rows of an uninterrupted jsonl run, with that run's record."""
+    lines = full_out.read_text(encoding="utf-8").splitlines(keepends=True)
+    dest.write_text("".join(lines[:rows]), encoding="utf-8")
+    record = full_out.with_name(full_out.name + ".cec-run.json")
+    dest.with_name(dest.name + ".cec-run.json").write_text(
+        record.read_text(encoding="utf-8"), encoding="utf-8"
+    )
+    return dest
+
+
+def _error_line(proc: subprocess.CompletedProcess) -> str:
+    assert proc.returncode == 2, proc.stderr
+    (line,) = proc.stderr.strip().splitlines()
+    return line
+
+
+def test_resume_refuses_an_input_with_the_same_ids_but_other_items(pairs_file, full, tmp_path):
+    items = [json.loads(x) for x in pairs_file.read_text(encoding="utf-8").splitlines()]
+    args = ["--format", "jsonl", "-q", "--empty", "nan", "--resume"]
+    for k, change in (
+        (24, {"prediction": "Bananas are yellow."}),
+        (3, {"reference": ["A.", "B."]}),
+    ):
+        other = [dict(r) for r in items]
+        other[k].update(change)  # same ids, other text / two references instead of one
+        path = tmp_path / f"other{k}.jsonl"
+        path.write_text("".join(json.dumps(r) + "\n" for r in other), encoding="utf-8")
+        out = _cut_copy(full["jsonl"], tmp_path / f"o{k}.jsonl", 30)
+        kept = out.read_text(encoding="utf-8")
+        line = _error_line(_cec(str(path), "-o", str(out), *args))
+        assert line.startswith(f"cec: error: {path}:{k + 1}: --resume: item {k + 1} "), line
+        assert f"id 'c{k}'" in line and f"row {k + 1} of {out}" in line, line
+        assert out.read_text(encoding="utf-8") == kept  # nothing added, nothing cut
+    # the same items in a moved file resume (the record pins items, not the file's name)
+    moved = tmp_path / "moved.jsonl"
+    moved.write_text(pairs_file.read_text(encoding="utf-8"), encoding="utf-8")
+    out = _cut_copy(full["jsonl"], tmp_path / "ok.jsonl", 30)
+    proc = _cec(str(moved), "-o", str(out), *args)
+    assert proc.returncode == 0, proc.stderr
+    _assert_rows_close(
+        [json.loads(x) for x in out.read_text(encoding="utf-8").splitlines()],
+        [json.loads(x) for x in full["jsonl"].read_text(encoding="utf-8").splitlines()],
+    )
+
+
+def test_resume_of_items_without_ids_checks_their_texts(tmp_path):
+    """Items without ids are numbered 1, 2, ...: any long enough file had the same ids."""
+    a, b = tmp_path / "a.txt", tmp_path / "b.txt"
+    a.write_text("".join(f"Ice sheet {i} melts. Seas rise.\n" for i in range(12)), "utf-8")
+    b.write_text("".join(f"Stock {i} fell. Banks closed.\n" for i in range(12)), "utf-8")
+    out = tmp_path / "a.csv"
+    first = _cec("--pred", str(a), "--ref", str(a), "-o", str(out), "-q", "--chunk-size", "4")
+    assert first.returncode == 0, first.stderr
+    lines = out.read_text(encoding="utf-8").splitlines(keepends=True)
+    out.write_text("".join(lines[:6]), encoding="utf-8")  # header + 5 rows
+    other = _cec("--pred", str(b), "--ref", str(a), "-o", str(out), "-q", "--resume")
+    line = _error_line(other)
+    assert "--resume: item 1 of the input (id '1')" in line and f"row 1 of {out}" in line, line
+    same = _cec("--pred", str(a), "--ref", str(a), "-o", str(out), "-q", "--resume")
+    assert same.returncode == 0, same.stderr
+    assert len(out.read_text(encoding="utf-8").splitlines()) == 13
+
+
+def test_resume_from_stdin_pins_what_was_read(pairs_file, full, tmp_path):
+    out = _cut_copy(full["jsonl"], tmp_path / "s.jsonl", 25)
+    # the record of a stdin run holds only what it read: make one by scoring the first 25 items
+    head = tmp_path / "head.jsonl"
+    head.write_text("".join(pairs_file.read_text("utf-8").splitlines(True)[:25]), "utf-8")
+    fresh = tmp_path / "fresh.jsonl"
+    with open(head, encoding="utf-8") as stdin:
+        proc = subprocess.run(
+            ["cec", "score", "-", "-o", str(fresh), "-q", "--empty", "nan", "--chunk-size", "8"],
+            env=_env(),
+            stdin=stdin,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+    assert proc.returncode == 0, proc.stderr
+    record = json.loads(fresh.with_name("fresh.jsonl.cec-run.json").read_text("utf-8"))
+    assert record["rows"] == 25 and len(record["digests"]) == 25 * 16
+    out.with_name(out.name + ".cec-run.json").write_text(json.dumps(record), "utf-8")
+    bad = pairs_file.read_text("utf-8").replace('"id": "c9"', '"id": "c9", "x": 1', 1)
+    bad = bad.replace(json.loads(bad.splitlines()[9])["prediction"], "Dogs bark.", 1)
+    resume = ["cec", "score", "-", "-o", str(out), "-q", "--empty", "nan", "--resume"]
+    proc = subprocess.run(resume, env=_env(), input=bad, capture_output=True, text=True)
+    assert "--resume: item 10 of the input (id 'c9')" in _error_line(proc)
+    proc = subprocess.run(
+        resume, env=_env(), input=pairs_file.read_text("utf-8"), capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr
+    _assert_rows_close(
+        [json.loads(x) for x in out.read_text(encoding="utf-8").splitlines()],
+        [json.loads(x) for x in full["jsonl"].read_text(encoding="utf-8").splitlines()],
+    )
+    record = json.loads(out.with_name(out.name + ".cec-run.json").read_text("utf-8"))
+    assert record["rows"] == 60  # rewritten as the resumed run read on
+
+
+def test_a_run_record_that_pins_no_input_is_refused(pairs_file, full, tmp_path):
+    out = _cut_copy(full["jsonl"], tmp_path / "old.jsonl", 10)
+    record = json.loads((full["jsonl"].parent / "full.jsonl.cec-run.json").read_text("utf-8"))
+    old = {"signature": record["signature"]}  # what cec wrote before the input was pinned
+    out.with_name("old.jsonl.cec-run.json").write_text(json.dumps(old), "utf-8")
+    proc = _cec(str(pairs_file), "-o", str(out), "-q", "--empty", "nan", "--resume")
+    assert "does not pin the input" in _error_line(proc)

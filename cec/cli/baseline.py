@@ -66,7 +66,10 @@ def baseline_command(
         from cec.scorer import EmptyTextWarning
 
         warnings.simplefilter("ignore", EmptyTextWarning)
-        baseline = compute_baseline(scorer, texts, corpus=name or corpus.name, seed=seed)
+        try:  # e.g. b outside the range a baseline of unrelated texts can have
+            baseline = compute_baseline(scorer, texts, corpus=name or corpus.name, seed=seed)
+        except ValueError as exc:
+            raise InputError(str(exc), corpus) from None
     try:
         baseline.save(output)
     except OSError as exc:

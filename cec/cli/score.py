@@ -30,8 +30,14 @@ from cec.cli.options import (
     build_scorer,
     shared,
 )
-from cec.cli.outputs import check_output, write_side_file
-from cec.cli.resume import RESUME_FORMATS, check_run_record, run_record
+from cec.cli.outputs import check_output
+from cec.cli.resume import (
+    RESUME_FORMATS,
+    RunRecord,
+    check_resumed_row,
+    check_run_record,
+    run_record,
+)
 from cec.cli.summary import Summary
 from cec.io import (
     DeferredOutput,
@@ -249,6 +255,8 @@ def score_command(
     def records(src: Path | None) -> Iterator[Record]:
         return _records(src, pred, ref, fields)
 
+    # the run record pins the input items the output's rows come from (--resume checks it)
+    pin = RunRecord(record) if record is not None else None
     # 1. a validating pass over files before the model loads (counts items for the progress bar)
     totals: list[int | None] = []
     streams: dict[int, Iterator[Record]] = {}
@@ -265,6 +273,8 @@ def score_command(
         for rec in records(src):
             count += 1
             id_width = max(id_width, min(len(rec.id), 40))
+            if pin is not None:
+                pin.add(rec)
         totals.append(count)
     options = scorer_options.cec_kwargs(
         directional=directional or None,
@@ -282,15 +292,15 @@ def score_command(
         _streams.err().write(f"ready ({time.perf_counter() - t0:.1f} s)\n")
     base_signature = scorer.signature
     done: Iterator[tuple[str, float, float, float, bool]] | None = None
+    earlier: bytes | None = None
     if resuming:
         assert output is not None and record is not None
-        check_run_record(record, str(base_signature), output)
+        earlier = check_run_record(record, str(base_signature), output)
         done = read_item_rows(output, out_fmt)  # cuts a half-written last row now
 
-    def record_run() -> None:  # beside the output, just before the output file is created
-        if record is not None and not resuming:
-            text = json.dumps({"signature": str(base_signature)}) + "\n"
-            write_side_file(record, text)
+    def record_run() -> None:  # beside the output, just before rows reach it (resumed too)
+        if pin is not None:
+            pin.save(str(base_signature))
 
     # 2. score lazily; the output is held back until the first rows scored without error (on
     # --resume, new rows are appended to the stopped run's rows once the first chunk is good)
@@ -315,6 +325,8 @@ def score_command(
                 first=k == 0,
                 header=not (resuming and output is not None and output.stat().st_size > 0),
                 done=done,
+                earlier=earlier,
+                pin=pin,
                 output=output,
                 last=k == len(sources) - 1,
                 base_signature=base_signature,
@@ -359,12 +371,16 @@ def _score_one(
     chunk_size: int,
     header: bool = True,
     done: Iterator[tuple[str, float, float, float, bool]] | None = None,
+    earlier: bytes | None = None,
+    pin: RunRecord | None = None,
     output: Path | None = None,
 ) -> Summary:
     """Score one input's records into ``out``; return its summary.
 
     ``done`` holds the rows of a stopped run (``--resume``): they are checked against the first
-    records and counted in the summary, and only the records after them are scored.
+    records (ids, and the digests ``earlier`` of its run record) and counted in the summary, and
+    only the records after them are scored. ``pin`` collects the digests of the records read
+    (the run record of this run).
     """
     summary = Summary()
     item_fmt = None if summary_only else out_fmt
@@ -380,6 +396,7 @@ def _score_one(
     pending: deque[Record] = deque()
 
     def pairs() -> Iterator[tuple[str, Any]]:
+        n = 0
         for n, row in enumerate(done or (), start=1):  # rows of the stopped run (--resume)
             rec = next(recs, None)
             if rec is None:
@@ -389,9 +406,14 @@ def _score_one(
                     f"--resume: row {n} of {output} has id {row[0]!r} but item {n} of the input "
                     f"has id {rec.id!r}; not the same input"
                 )
+            check_resumed_row(n, rec, earlier or b"", output)
+            if pin is not None:
+                pin.consume(n - 1, rec)
             summary.add(row[1], row[2], row[3], row[4], len(rec.references))
             bar.update(1)
-        for rec in recs:
+        for k, rec in enumerate(recs, start=n):
+            if pin is not None:
+                pin.consume(k, rec)
             pending.append(rec)
             yield rec.prediction, rec.references if len(rec.references) > 1 else rec.references[0]
 
@@ -401,6 +423,8 @@ def _score_one(
         warnings.simplefilter("ignore", EmptyTextWarning)
         try:
             for ps in scorer.score_iter(pairs(), chunk_size=chunk_size):
+                if pin is not None:  # stdin: the record holds every item read before its row
+                    pin.cover()  # can reach the output
                 rec = pending.popleft()
                 summary.add(ps.forward, ps.backward, ps.sym, ps.empty, len(rec.references))
                 if writer is not None:
