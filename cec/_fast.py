@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import mmap
 import os
 import tempfile
 import threading
@@ -70,10 +71,12 @@ def marker_path(encoder: Any) -> Path:
 class FastTokenizer:
     """The subset of a Hugging Face fast tokenizer that the encoder calls, on ``tokenizers``.
 
-    Safe to call from several threads at once: no call changes a tokenizer. The one read from
-    ``tokenizer.json`` never truncates; a copy that truncates is made once per ``max_length``
-    (under a lock) and never changed afterwards. (A single object switched between truncating
-    and not by each call gave another thread's call the wrong setting.)
+    Safe to call from several threads at once: no call changes a tokenizer. There is one
+    ``tokenizers`` object per setting (truncating at a given length, or not truncating), each
+    made once, under a lock, the first time that setting is asked for, and never changed
+    afterwards. (A single object switched between truncating and not by each call gave another
+    thread's call the wrong setting.) The one for ``max_length`` is made at once; the one that
+    does not truncate only when a length past the window is asked for (about 0.05-0.1 s).
 
     Args:
         folder: Model folder with ``tokenizer.json``.
@@ -81,6 +84,7 @@ class FastTokenizer:
         input_names: The model's input names (recorded at export).
         pad_token_id: Id of the padding token.
         text: The content of ``tokenizer.json`` when the caller already read (and checked) it.
+        max_length: The window the calls will truncate to (its tokenizer is made at once).
     """
 
     thread_safe = True  # the encoder needs no lock around its calls (cec.encode)
@@ -93,35 +97,39 @@ class FastTokenizer:
         pad_token_id: int,
         *,
         text: str | None = None,
+        max_length: int | None = None,
     ):
-        from tokenizers import Tokenizer
-
-        if text is None:
-            text = (folder / "tokenizer.json").read_text(encoding="utf-8")
-        self.backend_tokenizer = Tokenizer.from_str(text)
-        self.backend_tokenizer.no_padding()
-        self.backend_tokenizer.no_truncation()
-        if do_lower_case:
-            from cec.layout import lowercase_first
-
-            lowercase_first(self)
+        self._text = (
+            (folder / "tokenizer.json").read_text(encoding="utf-8") if text is None else text
+        )
+        self._lower = do_lower_case
         self.model_input_names = list(input_names)
         self.pad_token_id = pad_token_id
-        self._truncating: dict[int, Any] = {}
+        self._made: dict[int | None, Any] = {}  # truncation length (None: none) -> tokenizer
         self._lock = threading.Lock()
+        self.backend_tokenizer = self._tokenizer(max_length)
 
-    def _truncating_at(self, max_length: int) -> Any:
-        tok = self._truncating.get(max_length)
+    def _tokenizer(self, max_length: int | None) -> Any:
+        tok = self._made.get(max_length)
         if tok is None:
             with self._lock:
-                tok = self._truncating.get(max_length)
+                tok = self._made.get(max_length)
                 if tok is None:
+                    from types import SimpleNamespace
+
                     from tokenizers import Tokenizer
 
-                    tok = Tokenizer.from_str(self.backend_tokenizer.to_str())
+                    tok = Tokenizer.from_str(self._text)
                     tok.no_padding()
-                    tok.enable_truncation(int(max_length))
-                    self._truncating[max_length] = tok  # published only once configured
+                    if max_length is None:
+                        tok.no_truncation()
+                    else:
+                        tok.enable_truncation(int(max_length))
+                    if self._lower:
+                        from cec.layout import lowercase_first
+
+                        lowercase_first(SimpleNamespace(backend_tokenizer=tok))
+                    self._made[max_length] = tok  # published only once configured
         return tok
 
     def __call__(
@@ -133,11 +141,10 @@ class FastTokenizer:
         max_length: int | None = None,
         **_: Any,
     ) -> dict[str, list[list[int]]]:
-        if truncation and max_length is not None:
-            tok = self._truncating_at(int(max_length))
-        else:
-            tok = self.backend_tokenizer
-        encs = tok.encode_batch(list(sentences), add_special_tokens=add_special_tokens)
+        limit = int(max_length) if truncation and max_length is not None else None
+        encs = self._tokenizer(limit).encode_batch(
+            list(sentences), add_special_tokens=add_special_tokens
+        )
         return {"input_ids": [e.ids for e in encs]}
 
 
@@ -178,11 +185,11 @@ def _file_key(path: Path) -> tuple[str, int, int, int, int]:
 
 @lru_cache(maxsize=8)
 def _sha256_of(key: tuple[str, int, int, int, int]) -> str:
-    digest = hashlib.sha256()
     with open(key[0], "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 22), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        if key[1] == 0:
+            return hashlib.sha256(b"").hexdigest()
+        with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as view:
+            return hashlib.sha256(view).hexdigest()  # one call: no copy, the GIL released
 
 
 def file_digest(path: Path) -> str:
@@ -243,19 +250,26 @@ def load(encoder: Any) -> tuple[FastModel, Any] | None:
             _distrust(marker, f"{folder / 'tokenizer.json'} has changed")
             return None
         before = _file_key(graph)
-        if _sha256_of(before) != sums.get(graph.name):
-            _distrust(marker, f"{graph.name} has another sha256 than the one checked")
-            return None
+        # the ~90 MB graph is hashed in a thread while the tokenizer and the session load (a
+        # session that fails the check is dropped unused)
+        found: list[str] = []
+        hasher = threading.Thread(target=lambda: found.append(_sha256_of(before)), daemon=True)
+        hasher.start()
         tok = FastTokenizer(
             folder,
             layout.do_lower_case,
             info["input_names"],
             info["pad_token_id"],
             text=tok_bytes.decode("utf-8"),
+            max_length=int(layout.max_seq_length),
         )
         from cec._onnx import OnnxRunner
 
         runner = OnnxRunner.from_file(graph, encoder)
+        hasher.join()
+        if found != [sums.get(graph.name)]:
+            _distrust(marker, f"{graph.name} has another sha256 than the one checked")
+            return None
         if _file_key(graph) != before:  # replaced while the session read it
             _distrust(marker, f"{graph.name} changed while it was loaded")
             return None
@@ -353,10 +367,10 @@ def _check(encoder: Any) -> dict[str, Any]:
     runner = OnnxRunner.from_file(graph, encoder)
     names = encoder._input_names()
     pad = int(encoder.tokenizer.pad_token_id or 0)
-    fast_tok = FastTokenizer(
-        folder, layout.do_lower_case, names, pad, text=tok_bytes.decode("utf-8")
-    )
     limit = encoder.max_seq_length
+    fast_tok = FastTokenizer(
+        folder, layout.do_lower_case, names, pad, text=tok_bytes.decode("utf-8"), max_length=limit
+    )
     ref_ids, _ = encoder.tokenize(list(PROBES))
     fast_ids = fast_tok(list(PROBES), truncation=True, max_length=limit)["input_ids"]
     same_ids = [list(a) for a in ref_ids] == [list(b) for b in fast_ids]
