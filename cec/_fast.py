@@ -206,9 +206,9 @@ def _distrust(marker: Path, why: str) -> None:
         return
     _WARNED.add(str(marker))
     warnings.warn(
-        f"fast start: {why} in {marker.parent}, so it is not the copy that was checked "
-        f"({_MARKER}); scoring on the torch path instead (`cec score` checks a new copy on "
-        "its next run; or delete that folder)",
+        f"fast start: {why}, so the ONNX copy in {marker.parent} is not what {_MARKER} "
+        "checked; scoring on the torch path instead (the next `cec score` checks a new copy; "
+        "or delete that folder)",
         RuntimeWarning,
         stacklevel=4,
     )
