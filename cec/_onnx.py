@@ -19,7 +19,7 @@ import numpy as np
 
 from cec._files import atomic_target, cache_dir, durable_replace
 from cec._warnings import PrecisionWarning
-from cec.devices import cuda_provider_missing
+from cec.devices import cuda_provider_missing, import_onnxruntime
 from cec.layout import transformer_config
 
 __all__ = ["OnnxRunner", "export_onnx", "optimise", "cuda_provider_missing"]
@@ -59,6 +59,7 @@ def export_onnx(encoder: Any, *, quantize: bool = False) -> Path:
     int8 = folder / "model-int8.onnx"
     names = encoder._input_names()
     if not fp32.is_file():
+        import_onnxruntime()  # telemetry off, in case the exporter loads onnxruntime itself
         import torch
 
         model = encoder.model
@@ -90,6 +91,8 @@ def export_onnx(encoder: Any, *, quantize: bool = False) -> Path:
         return opt
     if not int8.is_file():
         import onnx
+
+        import_onnxruntime()  # telemetry off before onnxruntime.quantization loads it
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
         tmp = atomic_target(int8)
@@ -118,6 +121,7 @@ def optimise(src: Path, dst: Path, num_heads: int, hidden_size: int) -> Path:
     """
     tmp = atomic_target(dst)
     try:
+        import_onnxruntime()  # telemetry off before onnxruntime.transformers loads it
         from onnxruntime.transformers.optimizer import optimize_model
 
         with warnings.catch_warnings():
@@ -159,7 +163,7 @@ class OnnxRunner:
     """Runs padded, pre-tokenised batches through an ONNX Runtime session (numpy in and out)."""
 
     def __init__(self, encoder: Any, *, quantize: bool = False, path: Path | None = None):
-        import onnxruntime as ort
+        ort = import_onnxruntime()
 
         self.path = export_onnx(encoder, quantize=quantize) if path is None else path
         self.device_type = encoder.device_type

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     import torch
 
 __all__ = [
+    "import_onnxruntime",
     "PRECISIONS",
     "check_precision",
     "cpu_features",
@@ -147,8 +148,33 @@ def check_precision(precision: Any, device: Any) -> str:
     if precision.startswith("onnx") and importlib.util.find_spec("onnxruntime") is None:
         raise ValueError(f'precision: {precision!r} needs ONNX Runtime (pip install ".[onnx]")')
     if precision == "onnx" and kind == "cuda":
-        import onnxruntime
-
+        onnxruntime = import_onnxruntime()
         if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
             raise ValueError(cuda_provider_missing())
     return precision
+
+
+def import_onnxruntime() -> Any:
+    """``import onnxruntime`` with its telemetry off, unless the user set ``ORT_DISABLE_TELEMETRY``.
+
+    On import, ONNX Runtime (1.2x and later on Linux) starts Microsoft's 1DS telemetry client,
+    which writes a device id and an event store to
+    ``~/.cache/Microsoft/DeveloperTools/.onnxruntime/{deviceid,onnxruntime.db}``
+    (``$XDG_CACHE_HOME`` if set) on every run. ``ORT_DISABLE_TELEMETRY=1``, read once when the
+    library loads, turns that client off; it is set for the import only (the process keeps the
+    user's environment). Where onnxruntime was imported before cec, it is too late: see
+    docs/performance.md.
+    """
+    if sys.modules.get("onnxruntime") is not None:
+        return sys.modules["onnxruntime"]
+    key = "ORT_DISABLE_TELEMETRY"
+    if key in os.environ:
+        import onnxruntime
+
+        return onnxruntime
+    os.environ[key] = "1"
+    try:
+        import onnxruntime
+    finally:
+        os.environ.pop(key, None)
+    return onnxruntime

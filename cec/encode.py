@@ -155,18 +155,22 @@ class SentenceTransformerEncoder(ModelFiles, Encoder):
         self._warned_truncation = False
         # re-entrant: building the runner loads the model under the same lock
         self._load_lock = threading.RLock()
+        # a Hugging Face tokenizer sets truncation on its shared backend in every call, so
+        # calls from several threads take turns (the fast path's tokenizer needs no lock)
+        self._tok_lock = threading.Lock()
         self._identity: tuple[int, str] | None = None
         self._fast: Any = None  # (FastModel, runner) of cec._fast, False when not available
         self.stats = {"sentences": 0, "tokens": 0, "padded_tokens": 0, "batches": 0, "seconds": 0.0}
 
     def __getstate__(self) -> dict[str, Any]:  # picklable without the loaded model
         state = self.__dict__.copy()
-        state.update(_model=None, _runner=None, _load_lock=None, _fast=None)
+        state.update(_model=None, _runner=None, _load_lock=None, _tok_lock=None, _fast=None)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._load_lock = threading.RLock()
+        self._tok_lock = threading.Lock()
 
     # -- loading (the files and identity: cec.models.ModelFiles) -------------------------------
     @property
@@ -198,9 +202,11 @@ class SentenceTransformerEncoder(ModelFiles, Encoder):
     def _fast_path(self) -> Any:
         """``(FastModel, runner)`` when fp32 can run from a checked ONNX copy (cec._fast)."""
         if self._fast is None and self._model is None:
-            from cec import _fast
+            with self._load_lock:  # one load (and at most one warning) for all threads
+                if self._fast is None and self._model is None:
+                    from cec import _fast
 
-            self._fast = _fast.load(self) or False
+                    self._fast = _fast.load(self) or False
         return self._fast or None
 
     def _build_runner(self) -> Callable[[dict[str, np.ndarray]], Any]:
@@ -228,16 +234,23 @@ class SentenceTransformerEncoder(ModelFiles, Encoder):
         return [n for n in names if n in ("input_ids", "attention_mask", "token_type_ids")]
 
     # -- tokenising and batching ---------------------------------------------------------------
+    def _token_ids(self, sentences: list[str], **options: Any) -> list[list[int]]:
+        """The tokenizer's ``input_ids``; safe to call from several threads at once."""
+        tok = self.tokenizer
+        if getattr(tok, "thread_safe", False):  # cec._fast.FastTokenizer: changes no state
+            return tok(sentences, **options)["input_ids"]
+        with self._tok_lock:  # transformers re-configures its backend in every call
+            return tok(sentences, **options)["input_ids"]
+
     def token_lengths(self, sentences: list[str]) -> np.ndarray:
         """Number of tokens of each sentence (special tokens included, before truncation)."""
-        tok = self.tokenizer
-        ids = tok(sentences, add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
+        ids = self._token_ids(sentences, add_special_tokens=True, truncation=False, verbose=False)
         return np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
 
     def tokenize(self, sentences: list[str]) -> tuple[list[list[int]], int]:
         """Token ids of each sentence, truncated to the window; and how many were truncated."""
         limit = self.max_seq_length
-        ids = self.tokenizer(
+        ids = self._token_ids(
             sentences,
             add_special_tokens=True,
             truncation=True,
@@ -245,7 +258,7 @@ class SentenceTransformerEncoder(ModelFiles, Encoder):
             return_attention_mask=False,
             return_token_type_ids=False,
             verbose=False,
-        )["input_ids"]
+        )
         at_limit = [i for i, x in enumerate(ids) if len(x) >= limit]
         truncated = 0
         if at_limit:  # only these can have been cut: count them exactly

@@ -92,3 +92,14 @@ def test_ci_runs_the_readme_test_command_verbatim():
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     second = setup_commands()[1]
     assert second in [line.strip() for line in ci.splitlines()]
+
+
+def test_the_fast_start_is_in_the_base_install_and_the_onnx_extra_still_resolves():
+    """`pip install torch==2.13.0 .` gets ONNX Runtime (the fast start); `.[onnx]` still works."""
+    project = pyproject()["project"]
+    base = {Requirement(r).name for r in project["dependencies"]}
+    assert {"onnxruntime", "onnx"} <= base
+    assert {Requirement(r).name for r in project["optional-dependencies"]["onnx"]} == {
+        "onnxruntime",
+        "onnx",
+    }

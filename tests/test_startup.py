@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -117,18 +118,29 @@ def pairs_file(tmp_path_factory, shared_data) -> Path:
 
 
 @pytest.fixture(scope="module")
-def prepared(tmp_path_factory, pairs_file) -> Path:
-    """A cache folder where `cec score` (fp32, CPU) prepared the checked ONNX copy."""
+def first_run(tmp_path_factory, pairs_file) -> tuple[Path, Path, str]:
+    """`cec score` (fp32, CPU) with a fresh cache folder and a fresh, empty home folder: it
+    prepares the checked ONNX copy. Gives (cache folder, home folder, stderr)."""
     cache = tmp_path_factory.mktemp("cec-cache")
+    home = tmp_path_factory.mktemp("home")
+    env = _env(cache, fast=True)
+    env["HOME"] = str(home)
+    env.pop("XDG_CACHE_HOME", None)
     proc = subprocess.run(
-        ["cec", "score", str(pairs_file), "-q", "--device", "cpu"],
-        env=_env(cache, fast=True),
+        ["cec", "score", str(pairs_file), "-o", str(cache.parent / "first.csv")],
+        env=env,
         capture_output=True,
         text=True,
         timeout=900,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
-    return cache
+    return cache, home, proc.stderr
+
+
+@pytest.fixture(scope="module")
+def prepared(first_run) -> Path:
+    """A cache folder where `cec score` (fp32, CPU) prepared the checked ONNX copy."""
+    return first_run[0]
 
 
 def _marker(cache: Path) -> Path:
@@ -292,3 +304,275 @@ def test_without_onnxruntime_the_torch_path_runs_silently(
     assert got["signature"] == str(want.signature) and "prec:fp32" in got["signature"]
     np.testing.assert_allclose(got["sym"], want.sym, rtol=0, atol=1e-6)
     np.testing.assert_allclose(got["cli_sym"], want.sym, rtol=0, atol=2e-6)
+
+
+# -- the first run: one line on stderr, nothing outside the cache and output folders ----------
+
+
+@needs_ort
+def test_first_run_announces_the_one_time_preparation_in_one_line(first_run):
+    _, _, stderr = first_run
+    lines = [line for line in stderr.splitlines() if "fast start" in line]
+    assert len(lines) == 1, stderr
+    (line,) = lines
+    assert line.startswith("cec: fast start: preparing a checked ONNX copy of all-MiniLM-L6-v2")
+    assert "once" in line and "about" in line and re.search(r"done \(\d+\.\d s\)$", line), line
+
+
+@needs_ort
+def test_fast_start_writes_nothing_outside_the_cache_folder(first_run, tmp_path):
+    """ONNX Runtime's telemetry (~/.cache/Microsoft/DeveloperTools/.onnxruntime) stays off."""
+    cache, home, _ = first_run
+    assert sorted(p.relative_to(home) for p in home.rglob("*")) == []  # the preparing run
+    env = _env(cache, fast=True)
+    env["HOME"] = str(home)
+    env.pop("XDG_CACHE_HOME", None)
+    proc = subprocess.run(
+        [sys.executable, "-c", CLI_SCRIPT, str(ROOT / "examples" / "pairs.jsonl")],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == {"rc": 0, "loaded": []}
+    assert sorted(p.relative_to(home) for p in home.rglob("*")) == []  # the fast run
+    assert sorted(tmp_path.rglob("*")) == []
+
+
+# -- threads -----------------------------------------------------------------------------------
+
+
+def _texts(n: int, seed: int) -> list[str]:
+    """``n`` one-sentence texts: long ones (280-480 words, past the window) and short ones."""
+    import random
+
+    words = (ROOT / "examples" / "pairs.jsonl").read_text(encoding="utf-8")
+    words = re.findall(r"[A-Za-z]+", words)
+    rng = random.Random(seed)
+    sizes = [rng.randint(280, 480) if i % 2 == 0 else rng.randint(3, 12) for i in range(n)]
+    return [" ".join(rng.choice(words) for _ in range(k)) + "." for k in sizes]
+
+
+def _in_threads(work, n_threads: int = 4) -> list[BaseException]:
+    """Run ``work(k)`` in threads with a tiny GIL switch interval (races show up at once)."""
+    import threading
+
+    errors: list[BaseException] = []
+
+    def run(k: int) -> None:
+        try:
+            work(k)
+        except BaseException as exc:  # noqa: BLE001 - reported by the test
+            errors.append(exc)
+
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        threads = [threading.Thread(target=run, args=(k,)) for k in range(n_threads)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(before)
+    return errors
+
+
+@pytest.fixture
+def fast_env(prepared, monkeypatch):
+    """This process on the fast path: the prepared cache folder, the fast start on."""
+    monkeypatch.setenv("CEC_CACHE_DIR", str(prepared))
+    monkeypatch.setenv("CEC_FAST_START", "1")
+    return prepared
+
+
+@needs_ort
+@pytest.mark.parametrize("path", ["fast", "torch"])
+def test_tokenizing_from_threads_gives_the_serial_token_ids(path, request):
+    """Truncating and non-truncating calls at once, long and short sentences, both paths."""
+    import cec
+
+    if path == "fast":
+        request.getfixturevalue("fast_env")
+        enc = cec.CEC(device="cpu").encoder
+        assert enc._fast_path() is not None
+    else:
+        enc = request.getfixturevalue("scorer").encoder
+        assert enc._fast_path() is None
+    sents = _texts(24, seed=1)
+    want = [list(enc.tokenize([s])[0][0]) for s in sents]
+    want_len = [int(enc.token_lengths([s])[0]) for s in sents]
+    assert max(want_len) > enc.max_seq_length >= max(len(x) for x in want)
+    wrong: list[tuple[str, int]] = []
+
+    def work(k: int) -> None:
+        for j in range(200):
+            i = (k * 7 + j * 5) % len(sents)
+            if j % 2:
+                if list(enc.tokenize([sents[i]])[0][0]) != want[i]:
+                    wrong.append(("ids", i))
+            elif int(enc.token_lengths([sents[i]])[0]) != want_len[i]:
+                wrong.append(("length", i))
+
+    assert _in_threads(work) == []
+    assert wrong == []
+
+
+@pytest.fixture(scope="module")
+def thread_pairs() -> tuple[list[str], list[str]]:
+    return _texts(12, seed=2), _texts(12, seed=3)[::-1]
+
+
+@pytest.fixture(scope="module")
+def serial_fast_scores(prepared, thread_pairs) -> np.ndarray:
+    """The pairs scored in one thread on the fast path, no cache."""
+    import cec
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CEC_CACHE_DIR", str(prepared))
+        mp.setenv("CEC_FAST_START", "1")
+        s = cec.CEC(device="cpu")
+        gens, refs = thread_pairs
+        sym = s.score(gens, refs).sym
+        assert s.encoder._fast
+    return np.asarray(sym)
+
+
+@needs_ort
+@pytest.mark.parametrize("cache_kind", ["none", "memory", "sqlite"])
+def test_threads_sharing_a_scorer_equal_a_serial_run(
+    cache_kind, fast_env, thread_pairs, serial_fast_scores, tmp_path
+):
+    """Four threads, one `cec.CEC()`, long and short texts: every score as in one thread, and
+    what the cache kept (read back later, or by a new scorer for a file) is right too."""
+    import cec
+
+    cache = {"none": None, "memory": "memory", "sqlite": str(tmp_path / "emb.sqlite")}
+    shared = cec.CEC(device="cpu", cache=cache[cache_kind])
+    gens, refs = thread_pairs
+    got = np.full(len(gens), np.nan)
+
+    def work(k: int) -> None:
+        for i in range(k, len(gens), 4):
+            got[i] = shared.score([gens[i]], [refs[i]]).sym[0]
+
+    assert _in_threads(work) == []
+    assert shared.encoder._fast
+    np.testing.assert_allclose(got, serial_fast_scores, rtol=0, atol=1e-6)
+    if cache_kind != "none":  # the vectors the threads stored
+        np.testing.assert_allclose(shared.score(gens, refs).sym, serial_fast_scores, atol=1e-6)
+    if cache_kind == "sqlite":
+        again = cec.CEC(device="cpu", cache=cache["sqlite"])
+        np.testing.assert_allclose(again.score(gens, refs).sym, serial_fast_scores, atol=1e-6)
+
+
+# -- a copy that is not what was checked -------------------------------------------------------
+
+
+def _scale_one_initializer(graph: Path, factor: float) -> None:
+    """Scale the largest 2-D weight of an ONNX file in place (same path)."""
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(graph))
+    mats = [t for t in model.graph.initializer if len(t.dims) == 2]
+    target = max(mats, key=lambda t: t.dims[0] * t.dims[1] if t.dims[0] < 30000 else 0)
+    scaled = numpy_helper.from_array(numpy_helper.to_array(target) * factor, target.name)
+    target.CopyFrom(scaled)
+    onnx.save(model, str(graph))
+
+
+@needs_ort
+@pytest.mark.parametrize("change", ["scaled-in-place", "other-export"])
+def test_a_changed_onnx_copy_is_never_used_silently(change, prepared, pairs_file, scorer, tmp_path):
+    import shutil
+
+    cache = tmp_path / "cache"
+    shutil.copytree(prepared, cache)
+    marker = _marker(cache)
+    graph = marker.parent / json.loads(marker.read_text(encoding="utf-8"))["graph"]
+    if change == "scaled-in-place":
+        _scale_one_initializer(graph, 1.5)
+    else:  # another export in its place (the unfused one: a file that was never checked)
+        shutil.copyfile(marker.parent / "model.onnx", graph)
+    recs = [json.loads(line) for line in pairs_file.read_text(encoding="utf-8").splitlines()]
+    want = scorer.score([r["prediction"] for r in recs], [r["reference"] for r in recs]).sym
+    proc = subprocess.run(
+        [sys.executable, "-c", SCORE_SCRIPT, str(pairs_file)],
+        env=_env(cache, fast=True),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert not out["fast"] and out["torch"]  # the torch path scored
+    assert proc.stderr.count("fast start:") == 1 and "sha256" in proc.stderr  # one warning
+    np.testing.assert_allclose(out["sym"], want, rtol=0, atol=1e-6)
+    if change == "scaled-in-place":  # the next `cec score` checks a new copy; then it is used
+        run = subprocess.run(
+            ["cec", "score", str(pairs_file), "-q", "--device", "cpu"],
+            env=_env(cache, fast=True),
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+        assert run.returncode == 0, run.stderr[-2000:]
+        assert json.loads(marker.read_text(encoding="utf-8"))["passed"] is True
+        again = _score(pairs_file, cache, fast=True)
+        assert again["fast"] and not again["torch"]
+        np.testing.assert_allclose(again["sym"], want, rtol=0, atol=1e-6)
+
+
+# -- a cache folder that cannot be written -----------------------------------------------------
+
+
+def _unwritable_dir(path: Path, request) -> Path:
+    """An empty folder that even root cannot add entries to (chattr +i), or a mode 0555 one
+    for other users; skipped where neither is possible."""
+    path.mkdir()
+    if os.geteuid() != 0:
+        path.chmod(0o555)
+        request.addfinalizer(lambda: path.chmod(0o755))
+    else:
+        proc = subprocess.run(["chattr", "+i", str(path)], capture_output=True, text=True)
+        if proc.returncode != 0:
+            pytest.skip(f"chattr +i is not possible here: {proc.stderr.strip()}")
+        request.addfinalizer(lambda: subprocess.run(["chattr", "-i", str(path)], check=False))
+    try:
+        (path / "probe").mkdir()
+    except OSError:
+        return path
+    pytest.skip(f"{path} can still be written to")
+
+
+@pytest.mark.parametrize("kind", ["under-a-file", "unwritable-folder"])
+def test_an_unwritable_cache_folder_scores_on_torch_says_so_once_and_exits_0(
+    kind, pairs_file, scorer, tmp_path, request
+):
+    if kind == "under-a-file":  # NotADirectoryError for everyone, root too
+        (tmp_path / "file").write_text("x", encoding="utf-8")
+        cache = tmp_path / "file" / "cache"
+    else:
+        cache = _unwritable_dir(tmp_path / "cache", request)
+    out = tmp_path / "out.csv"
+    proc = subprocess.run(
+        ["cec", "score", str(pairs_file), "-o", str(out), "--device", "cpu"],
+        env=_env(cache, fast=True),
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lines = [line for line in proc.stderr.splitlines() if "fast start" in line]
+    assert len(lines) == 1 and "cannot prepare" in lines[0] and str(cache) in lines[0], lines
+    assert "unexpected" not in proc.stderr
+    recs = [json.loads(line) for line in pairs_file.read_text(encoding="utf-8").splitlines()]
+    want = scorer.score([r["prediction"] for r in recs], [r["reference"] for r in recs])
+    import csv
+
+    with open(out, encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    np.testing.assert_allclose([float(r["sym"]) for r in rows], want.sym, rtol=0, atol=2e-6)

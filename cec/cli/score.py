@@ -350,7 +350,7 @@ def score_command(
                 f"{where}{summary.n_empty} of {summary.n} item(s) have no sentences on a side "
                 "and score 0 (--empty zero); use --empty nan to leave them out of the mean"
             )
-    _prepare_fast_start(scorer)
+    _prepare_fast_start(scorer, quiet=quiet)
 
 
 def _score_one(
@@ -495,17 +495,31 @@ def _same_path(a: Path, b: Path) -> bool:
         return False
 
 
-def _prepare_fast_start(scorer: Any) -> None:
-    """After an fp32 CPU run on torch, keep a checked ONNX copy of the model for fast starts."""
+def _prepare_fast_start(scorer: Any, *, quiet: bool = False) -> None:
+    """After an fp32 CPU run on torch, keep a checked ONNX copy of the model for fast starts.
+
+    The one-time preparation is announced on stderr in one line (unless ``--quiet``); where it
+    cannot be made (a read-only cache folder) that line says so, and the run still succeeds.
+    """
     from cec import _fast
     from cec.encode import SentenceTransformerEncoder
 
     enc = scorer.encoder
     if not isinstance(enc, SentenceTransformerEncoder) or enc._model is None:
         return  # not this kind of model, or it already ran from the copy
+
+    line_open = [False]
+
+    def announce(text: str) -> None:  # parts of one line: "cec: " starts it, "\n" ends it
+        if quiet:
+            return
+        _streams.err().write(("" if line_open[0] else "cec: ") + text)
+        _streams.err().flush()
+        line_open[0] = not text.endswith("\n")
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        _fast.prepare(enc)
+        _fast.prepare(enc, announce=announce)
 
 
 def _locate(exc: ValueError, pending: deque[Record], scorer: Any) -> InputError:
