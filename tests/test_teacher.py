@@ -872,7 +872,7 @@ def test_transformers_serve_prompt_past_the_window_stops_on_item_1(hf_serve_shor
     _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 2, stderr
     said = [line for line in stderr.splitlines() if "context window" in line]
-    assert len(said) == 1 and said[0].startswith("error: the prompt of item "), stderr
+    assert len(said) == 1 and said[0].startswith("cec-distill: error: the prompt of item "), stderr
     assert "The prompt has" in said[0] and "at most 64" in said[0]  # the server's own words
     assert not out.exists() or out.read_text() == ""
     time.sleep(0.2)
