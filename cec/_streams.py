@@ -95,16 +95,24 @@ class _Redirect:
             self.opened = True
         os.dup2(hold_fd, fd)
 
-    def restore(self) -> None:
-        with contextlib.suppress(Exception):
+    def restore(self) -> OSError | None:
+        """Put the descriptor back; return the error of flushing cec's own stream, if any
+        (a full disk or a closed pipe: the caller raises it, it is never swallowed)."""
+        failed: OSError | None = None
+        try:
             self.own.flush()
+        except OSError as exc:
+            failed = exc
+        except ValueError:  # already closed
+            pass
         if self.saved is None:
-            return
+            return failed
         if self.opened:
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(Exception):  # flushed above: a second error adds nothing
                 self.own.close()
         os.dup2(self.saved, self.fd)
         os.close(self.saved)
+        return failed
 
 
 class _HoldStream(io.TextIOBase):
@@ -179,8 +187,7 @@ def hold_third_party(show: bool | None = None) -> Iterator[None]:
         sys.stdout, sys.stderr = saved_streams
         if stream is not None:
             stream.release()
-        for r in reversed(redirects):
-            r.restore()
+        failed = [e for e in (r.restore() for r in reversed(redirects)) if e is not None]
         _out = _err = None
         try:
             os.lseek(hold.fileno(), 0, os.SEEK_SET)
@@ -188,3 +195,5 @@ def hold_third_party(show: bool | None = None) -> Iterator[None]:
         finally:
             hold.close()
             _lock.release()
+        if failed and sys.exc_info()[1] is None:
+            raise failed[0]  # cec's rows or messages did not all reach the user

@@ -180,3 +180,19 @@ def test_cli_warnings_cec_shown_third_party_held(capfd):
     assert "cec: warning: own class" in captured.err
     assert "ours" not in captured.err  # a warning not issued by cec's code is held back
     assert "ours" in _streams.held_text()
+
+
+def test_a_failing_write_of_cecs_own_output_is_raised_not_swallowed(monkeypatch):
+    """A full disk behind stdout, found when the held command flushes its rows: an error, never
+    exit 0 with the rows lost."""
+    import io
+
+    class Full(io.StringIO):
+        def flush(self):
+            if self.getvalue():
+                raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(sys, "stdout", Full())
+    with pytest.raises(OSError, match="No space left"), _streams.hold_third_party(show=False):
+        _streams.out().write("row\n")
+    assert not isinstance(sys.stdout, _streams._HoldStream)  # the streams were given back

@@ -26,10 +26,13 @@ from pathlib import Path
 
 from cec.io import InputError
 
-__all__ = ["check_output", "write_side_file"]
+__all__ = ["check_output", "same_file"]
 
 
-def _same_file(a: Path, b: Path) -> bool:
+def same_file(a: Path, b: Path) -> bool:
+    """Whether ``a`` and ``b`` name one file (the same path, or a hard or symbolic link to it)."""
+    if os.path.abspath(a) == os.path.abspath(b):
+        return True
     try:
         return os.path.samefile(a, b)  # st_dev and st_ino: the same path, a hard or symbolic link
     except OSError:  # one of them does not exist (yet): not the same file
@@ -51,7 +54,7 @@ def check_output(option: str, path: Path | None, inputs: Iterable[Path | None] =
     if path is None or str(path) == "-":
         return
     for source in inputs:
-        if source is not None and str(source) != "-" and _same_file(path, source):
+        if source is not None and str(source) != "-" and same_file(path, source):
             how = "" if os.path.abspath(path) == os.path.abspath(source) else ", linked"
             raise InputError(
                 f"{option} {path} is the input {source} (the same file{how}): writing it would "
@@ -71,15 +74,3 @@ def check_output(option: str, path: Path | None, inputs: Iterable[Path | None] =
     if not os.access(folder, os.W_OK | os.X_OK):
         raise InputError(f"{option} {path}: cannot write in {folder} (permission denied)")
 
-
-def write_side_file(path: Path, text: str) -> None:
-    """Write a small file beside an output (the run record), making missing folders.
-
-    Raises:
-        InputError: The file cannot be written (the message names it).
-    """
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"cannot write ({exc.strerror or exc})", path) from None

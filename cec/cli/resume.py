@@ -13,6 +13,7 @@ import json
 import os
 from pathlib import Path
 
+from cec._files import atomic_target
 from cec.io import InputError, Record
 
 __all__ = ["RESUME_FORMATS", "RunRecord", "check_run_record", "row_digest", "run_record"]
@@ -87,13 +88,14 @@ class RunRecord:
             "rows": len(self),
             "digests": self.digests.hex(),
         }
-        tmp = self.path.with_name(self.path.name + ".tmp")
+        tmp: Path | None = None
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)  # --run-record in a new folder
+            tmp = atomic_target(self.path)  # makes a missing folder (--run-record in a new one)
             tmp.write_text(json.dumps(data) + "\n", encoding="utf-8")
             os.replace(tmp, self.path)
         except OSError as exc:
-            tmp.unlink(missing_ok=True)
+            if tmp is not None:
+                tmp.unlink(missing_ok=True)
             raise InputError(f"cannot write the run record ({exc.strerror or exc})", self.path) from None
         self._saved = len(self)
 

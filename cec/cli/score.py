@@ -30,7 +30,7 @@ from cec.cli.options import (
     build_scorer,
     shared,
 )
-from cec.cli.outputs import check_output
+from cec.cli.outputs import check_output, same_file
 from cec.cli.resume import (
     RESUME_FORMATS,
     RunRecord,
@@ -249,7 +249,7 @@ def score_command(
     check_output("--output", output, read)
     check_output("--run-record" if run_record_path else "run record", record, read)
     check_output("--cache", scorer_options.cache, read[:-1])  # written too (SQLite)
-    if record is not None and output is not None and _same_path(record, output):
+    if record is not None and output is not None and same_file(record, output):
         raise InputError(f"--run-record {record} is the --output file; give another path")
 
     def records(src: Path | None) -> Iterator[Record]:
@@ -484,15 +484,6 @@ def _chosen_record(default: Path | None, given: str | None, resume: bool) -> Pat
 def _is_device(path: Path | None) -> bool:
     """Whether ``path`` exists and is not a regular file (``/dev/null``, a named pipe)."""
     return path is not None and path.exists() and not path.is_file() and not path.is_dir()
-
-
-def _same_path(a: Path, b: Path) -> bool:
-    if os.path.abspath(a) == os.path.abspath(b):
-        return True
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return False
 
 
 def _prepare_fast_start(scorer: Any, *, quiet: bool = False) -> None:
