@@ -105,8 +105,7 @@ def _is_content_filter(exc: BaseException) -> bool:
 _WINDOW_CODES = ("context_length_exceeded", "string_above_max_length", "prompt_too_long")
 _WINDOW_WORDS = re.compile(
     r"context length|context window|maximum context|max[-_ ]model[-_ ]len|prompt is too long"
-    r"|prompt has \d+ tokens|input is too long|too many (input )?tokens|exceeds? the (model'?s? )?"
-    r"(maximum|max)",
+    r"|prompt has \d+ tokens|input is too long|too many input tokens",
     re.IGNORECASE,
 )
 
