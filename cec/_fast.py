@@ -27,33 +27,25 @@ from __future__ import annotations
 
 import hashlib
 import json
-import mmap
 import os
 import tempfile
 import threading
 import time
 import warnings
 from collections.abc import Callable
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from cec._files import _file_key, _sha256_of, file_digest
+from cec._onnx import PROBES
 
 __all__ = ["PROBES", "TOLERANCE", "FastTokenizer", "enabled", "load", "prepare", "marker_path"]
 
 TOLERANCE = 1e-6  # most |difference| of any embedding component, ONNX Runtime vs torch fp32
 _MARKER = "fp32-check.json"
 _MARKER_VERSION = 2  # 2: the sha256 of the files that were checked
-PROBES = (
-    "Rising CO2 concentrations trap more heat in the atmosphere.",
-    "Dr. Smith measured a 1.5°C rise in the U.S. between 1900 and 2020!",
-    "Sea ice declines.",
-    "«Warmer oceans» expand; glaciers melt — sea levels rise (about 3.3 mm/yr).",
-    "Ünïcödé tèxt, 中文字符 and emoji 🌍 are tokenised too.",
-    "x",
-    " ".join(["The greenhouse effect warms the surface of the planet."] * 40),  # past 256 tokens
-)
 
 
 def enabled() -> bool:
@@ -176,25 +168,6 @@ def _applies(encoder: Any) -> Any:
     if layout is None or layout.max_seq_length is None:
         return None
     return layout
-
-
-def _file_key(path: Path) -> tuple[str, int, int, int, int]:
-    st = os.stat(path)
-    return (str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
-
-
-@lru_cache(maxsize=8)
-def _sha256_of(key: tuple[str, int, int, int, int]) -> str:
-    with open(key[0], "rb") as fh:
-        if key[1] == 0:
-            return hashlib.sha256(b"").hexdigest()
-        with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as view:
-            return hashlib.sha256(view).hexdigest()  # one call: no copy, the GIL released
-
-
-def file_digest(path: Path) -> str:
-    """sha256 of a file, read once per process for one (path, size, mtime, inode, ctime)."""
-    return _sha256_of(_file_key(path))
 
 
 _WARNED: set[str] = set()

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import hashlib
+import mmap
 import os
 import tempfile
+from functools import lru_cache
 from pathlib import Path
 
-__all__ = ["cache_dir", "atomic_target", "atomic_write", "durable_replace", "fsync_path"]
+__all__ = [
+    "cache_dir",
+    "atomic_target",
+    "atomic_write",
+    "durable_replace",
+    "fsync_path",
+    "file_digest",
+]
 
 
 def cache_dir() -> Path:
@@ -81,3 +91,22 @@ def atomic_write(path: str | os.PathLike[str], data: str | bytes) -> Path:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def _file_key(path: Path) -> tuple[str, int, int, int, int]:
+    st = os.stat(path)
+    return (str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
+
+
+@lru_cache(maxsize=8)
+def _sha256_of(key: tuple[str, int, int, int, int]) -> str:
+    with open(key[0], "rb") as fh:
+        if key[1] == 0:
+            return hashlib.sha256(b"").hexdigest()
+        with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as view:
+            return hashlib.sha256(view).hexdigest()  # one call: no copy, the GIL released
+
+
+def file_digest(path: Path) -> str:
+    """sha256 of a file, read once per process for one (path, size, mtime, inode, ctime)."""
+    return _sha256_of(_file_key(path))

@@ -106,6 +106,38 @@ def test_onnx_export_is_reused(scorer, onnx_home):
     assert path.name == "model-int8.onnx" and (path.parent / "model.onnx").is_file()
 
 
+def test_a_cached_export_changed_since_it_was_made_is_made_again_not_run(scorer, pairs, onnx_home):
+    """A valid graph with other numbers put where the fp32 export was (here: the int8 file) is
+    found by its sha256, named in one warning, and made again: the scores stay fp32's."""
+    if importlib.util.find_spec("onnxruntime") is None:
+        pytest.skip("onnxruntime is not installed")
+    import hashlib
+    import shutil
+
+    from cec._onnx import EXPORT_TOLERANCE, export_onnx
+
+    gens, refs = pairs
+    enc = cec.CEC(device="cpu", precision="onnx-int8").encoder
+    int8 = export_onnx(enc, quantize=True)
+    opt = int8.parent / "model-opt.onnx"
+    made = json.loads((int8.parent / "model-opt.onnx.check.json").read_text(encoding="utf-8"))
+    assert made["sha256"] == hashlib.sha256(opt.read_bytes()).hexdigest()
+    assert made["max_abs_diff"] <= EXPORT_TOLERANCE["fp32"]
+    shutil.copyfile(int8, opt)  # runs, and gives int8's numbers
+    with pytest.warns(
+        PrecisionWarning, match=r"model-opt\.onnx is not used: it has another sha256"
+    ):
+        result = cec.CEC(device="cpu", precision="onnx").score(gens, refs)
+    assert np.abs(result.sym - scorer.score(gens, refs).sym).max() <= 1e-4
+    assert (
+        hashlib.sha256(opt.read_bytes()).hexdigest()
+        != hashlib.sha256(int8.read_bytes()).hexdigest()
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # made again and recorded: reused without a word
+        assert export_onnx(cec.CEC(device="cpu", precision="onnx").encoder) == opt
+
+
 def test_precision_option_errors_before_loading():
     with pytest.raises(ValueError, match="precision must be one of"):
         cec.CEC(precision="float8")
