@@ -103,7 +103,7 @@ def test_default_is_cec_on_nupunkt():
     assert DEFAULT_SPLITTER == "cec"
     assert split is get_splitter("default") is get_splitter("cec")
     assert split.name == "cec"
-    assert split.label.startswith("cec-2+nupunkt-")
+    assert split.label.startswith("cec-3+nupunkt-")
 
 
 def test_rules_fix_cases_the_bare_engine_misses():
@@ -201,7 +201,7 @@ def test_available_splitters_lists_the_registry():
 def test_with_rules_names_and_versions_the_wrapped_engine():
     split = with_rules(get_splitter("punkt"))
     assert split.name == "punkt+rules"
-    assert split.version.startswith("2+punkt-")
+    assert split.version.startswith("3+punkt-")
     assert with_rules(get_splitter("punkt"), name="mine").name == "mine"
     assert get_splitter("punkt+rules").label == split.label
 
@@ -411,8 +411,8 @@ def test_callable_labels_tell_callables_apart_and_user_names_show():
     assert blocky.label == "callable:my-steps+blocks"
     # blocks=True is the old behaviour: the line-block step first, the callable on each block
     assert blocky("Ana has\nAna has 4.") == ["Ana has Ana has 4."]
-    assert get_splitter("cec").label.startswith("cec-2+nupunkt-")  # named: unchanged
-    assert get_splitter("pysbd+rules").label.startswith("pysbd+rules-2+pysbd-")
+    assert get_splitter("cec").label.startswith("cec-3+nupunkt-")  # named: unchanged
+    assert get_splitter("pysbd+rules").label.startswith("pysbd+rules-3+pysbd-")
 
 
 @pytest.mark.parametrize(
