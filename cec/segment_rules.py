@@ -67,8 +67,11 @@ _ENUM = re.compile(
     r"|(?P<open>\()?(?P<value>\d{1,3}|[a-zA-Z]|[ivx]{2,4}|[IVX]{2,4})(?P<close>\.\)|\)|\.))"
     r"(?=\s)"
 )
-# Where an enumeration may begin: the start of the block, or after ":", ";" or a sentence end.
-_ENUM_START = re.compile(r"[:;.!?][\"'”’)\]]*\s+")
+# Where an enumeration may begin: the start of the block, or after a colon ("Steps: 1) heat").
+_ENUM_START = re.compile(r":[\"'”’)\]]*\s+")
+# A quick test for a colon followed by something shaped like a marker (the regex engine jumps
+# from one ":" to the next).
+_ENUM_HINT = re.compile(r":[\"'”’)\]]*\s+\(?\w{1,4}[.)]\s")
 _ROMAN = {
     r: k
     for k, r in enumerate(
@@ -129,10 +132,10 @@ def enumeration(block: str) -> list[tuple[int, int]]:
 
     An enumeration is two or more markers of one style with consecutive values (``1)`` then
     ``2)``, ``a.`` then ``b.``, ``i.`` then ``ii.``, or the same bullet character twice). The
-    first stands at the start of the block or after ``:``, ``;`` or a sentence end; each later
-    one follows an item that can end (see :func:`_gap_ends_item`). Only blocks with a bullet
-    character or a marker at such a start are scanned in full, so ordinary prose costs one
-    regex scan for sentence ends.
+    first stands at the start of the block or after a colon (a bullet character anywhere);
+    each later one follows an item that can end (see :func:`_gap_ends_item`). Only blocks with
+    a bullet character or a marker at such a start are scanned in full, so ordinary prose
+    costs a few substring tests.
 
     Examples:
         >>> enumeration("1) heat the flask 2) add the salt")
@@ -140,11 +143,12 @@ def enumeration(block: str) -> list[tuple[int, int]]:
         >>> enumeration("Options (a) and (b) are wrong.")
         []
     """
-    starts = {0} if _ENUM.match(block) else set()
-    if not any(c in block for c in _BULLETS):
-        starts.update(m.end() for m in _ENUM_START.finditer(block) if _ENUM.match(block, m.end()))
-        if not starts:
-            return []
+    at_start = _ENUM.match(block)
+    bullets = any(c in block for c in _BULLETS)
+    if not (at_start or bullets or (":" in block and _ENUM_HINT.search(block))):
+        return []
+    starts = {0} if at_start else set()
+    starts.update(m.end() for m in _ENUM_START.finditer(block) if _ENUM.match(block, m.end()))
     spans: list[tuple[int, int]] = []
     chain: list[tuple[re.Match, tuple]] = []
     for m in _ENUM.finditer(block):
@@ -243,7 +247,7 @@ def to_blocks(text: str, *, keep_enumerations: bool = False) -> list[str]:
 # Lower-case abbreviations that may stand before a capitalised word inside a sentence; after any
 # other lower-case word of two or more letters, ". " + capital is a sentence boundary.
 _ABBREVIATIONS = _words(
-    "al etc approx vs cf ca esp incl viz resp ibid cit op seq sq pp vol vols no nos ed eds trans "
+    "al etc approx vs cf ca esp incl viz resp ibid cit op seq sq pp vol vols ed eds trans "
     "fig figs eq eqs tab ch chap sec sect para pt pts ref refs est dept govt assn corp inc ltd "
     "co bros jr sr st mt ave blvd rd gen col lt sgt capt rev hon dr mr mrs ms prof ft lb lbs oz "
     "hr hrs min max avg std var wt temp mo mos yr yrs wk wks misc"
@@ -388,11 +392,14 @@ def _after_lower_word(sentence: str, start: int) -> bool:
 # sentence end: "She works at Yahoo! in the accounting department." Nor is one after a number
 # sign before digits: "at N°. 1026", "Nr. 5".
 _OPEN_END = re.compile(r"[!?][\"'”’)\]]*$")
+_LONE_NUMBER = re.compile(r"\d{1,3}(?:\.\d{1,3})*\.")
 _NUMBER_SIGN = re.compile(r"(?:(?<![^\s(\[])(?:[Nn]os?|[Nn]rs?|NOS?|NRS?|[Nn][°º])\.|#)$")
 
 
 def _goes_on(previous: str, sentence: str) -> bool:
     """Whether ``sentence`` continues ``previous`` across an engine boundary."""
+    if len(previous) <= 12 and _LONE_NUMBER.fullmatch(previous):
+        return True  # "3.1." alone is a heading number: "3.1. The model is simple."
     first = sentence[:1]
     if first.islower():
         return bool(_OPEN_END.search(previous[-4:]))
@@ -402,16 +409,20 @@ def _goes_on(previous: str, sentence: str) -> bool:
 
 
 def _join(sentences: list[str]) -> list[str]:
-    out: list[str] = []
+    """The engine's sentences, stripped, with the boundaries :func:`_goes_on` rejects removed.
+
+    Joined pieces are collected and concatenated once, so a long run of joins stays linear.
+    """
+    groups: list[list[str]] = []
     for sentence in sentences:
         sentence = sentence.strip()
         if not sentence:
             continue
-        if out and _goes_on(out[-1], sentence):
-            out[-1] = f"{out[-1]} {sentence}"
+        if groups and _goes_on(groups[-1][-1], sentence):
+            groups[-1].append(sentence)
         else:
-            out.append(sentence)
-    return out
+            groups.append([sentence])
+    return [" ".join(group) for group in groups]
 
 
 def refine(sentences: list[str]) -> list[str]:
