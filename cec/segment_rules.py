@@ -3,8 +3,11 @@
 :func:`to_blocks` cuts a text into blocks at line breaks that end a unit (hard-wrapped prose
 joined back, list markers stripped); :func:`refine` adds the sentence boundaries Punkt-style
 engines miss (a lower-case word before ". " + capital, units after numbers, "p.m.", e-SNLI's
-" ; ", the CJK sentence ends "。！？"). Both are one left-to-right scan: linear time, offline. Both are re-exported by
-:mod:`cec.segment`.
+" ; ", the CJK sentence ends "。！？", dotted numbers, the pronoun "I") and removes the few they
+add wrongly (after "!"/"?" before a lower-case word, after a number sign before digits);
+:func:`refine_block` runs an engine and :func:`refine` item by item over an inline enumeration
+("1) a 2) b"). All are left-to-right scans: linear time, offline. :func:`to_blocks` and
+:func:`refine` are re-exported by :mod:`cec.segment`.
 """
 
 from __future__ import annotations
@@ -440,9 +443,17 @@ def refine(sentences: list[str]) -> list[str]:
       period ("sisters ;  embracing..."); the ``;`` stays with the sentence it ends;
     - a CJK sentence end ``。``, ``！`` or ``？`` (with any closing quotes or brackets after it),
       outside quotes and brackets, and not before a particle that goes on with the sentence
-      ("「行く。」と言った。" is one sentence; "雨が降った。風が吹いた。" two).
+      ("「行く。」と言った。" is one sentence; "雨が降った。風が吹いた。" two);
+    - (rules 3) a dotted number after other text, then ``.``, whitespace and a capital
+      ("the code is 12.40.3. Then..."); a heading number that opens the sentence stays;
+    - (rules 3) the pronoun ``I`` after a word that starts in lower case, then ``.``,
+      whitespace and a capital ("you and I. Did..."; "Albert I. Jones" stays one).
 
-    Rules only add boundaries; characters are never dropped or reordered.
+    Before cutting, two kinds of engine boundary are removed (the pieces joined by one space):
+    after ``!`` or ``?`` (and closing quotes) when the next piece starts with a lower-case letter
+    ("Yahoo! in the accounting department"), and after a number sign (``No.``, ``Nr.``, ``N°.``,
+    ``#``...) or a lone heading number ("3.1.") when the next piece starts with a digit (for
+    the heading number: with anything). Characters are never dropped or reordered.
 
     Args:
         sentences: Sentences from an engine.
@@ -451,6 +462,8 @@ def refine(sentences: list[str]) -> list[str]:
         The sentences, some cut in two or more, stripped and non-empty.
 
     Examples:
+        >>> refine(["She works at Yahoo!", "in sales, you and I. Then we left."])
+        ['She works at Yahoo! in sales, you and I.', 'Then we left.']
         >>> refine(["The sea rose 2 m. Towns were abandoned at 5 p.m. Nobody stayed."])
         ['The sea rose 2 m.', 'Towns were abandoned at 5 p.m.', 'Nobody stayed.']
         >>> refine(["海面が上昇した。町は放棄された！「なぜ？」と彼は聞いた。"])
