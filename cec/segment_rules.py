@@ -15,7 +15,14 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-__all__ = ["RULES_VERSION", "to_blocks", "refine", "refine_block", "enumeration", "enumeration_items"]
+__all__ = [
+    "RULES_VERSION",
+    "to_blocks",
+    "refine",
+    "refine_block",
+    "enumeration",
+    "enumeration_items",
+]
 
 RULES_VERSION = "3"
 """Version of cec's own block and boundary rules; part of the ``"cec"`` splitter's label.
@@ -78,7 +85,7 @@ _ENUM_HINT = re.compile(r":[\"'”’)\]]*\s+\(?\w{1,4}[.)]\s")
 _ROMAN = {
     r: k
     for k, r in enumerate(
-        "i ii iii iv v vi vii viii ix x xi xii xiii xiv xv xvi xvii xviii xix xx".split(), 1
+        ["i", "ii", "iii", "iv", "v", "vi", "vii", "viii", "ix", "x", "xi", "xii", "xiii"], 1
     )
 }
 

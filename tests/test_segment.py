@@ -297,7 +297,9 @@ def test_property_only_whitespace_and_list_markers_are_removed(name, text):
     list markers stripped at line starts."""
     out = get_splitter(name)(text)
     assert all(s and s == s.strip() for s in out)
-    assert _nonws("".join(out)) == _without_markers(text, keep_enumerations="+rules" in name or name == "cec")
+    assert _nonws("".join(out)) == _without_markers(
+        text, keep_enumerations="+rules" in name or name == "cec"
+    )
 
 
 @settings(max_examples=50, deadline=None)
