@@ -4,7 +4,9 @@ Accuracy is measured on ``tests/data/segment_cases.jsonl`` (one case a line: ``t
 ``expected`` sentence list a careful human would produce). Sentences are compared after collapsing
 runs of whitespace to one space, so only the boundaries (and dropped or added characters) count.
 
-- ``exact``: share of cases whose whole sentence list matches.
+- ``exact``: share of cases whose whole sentence list matches; also per class (the case's
+  ``category``: ``enumerations``, ``name_punct``, ``number_signs``, ...), printed as a second
+  table.
 - ``must``: share of the cases marked ``must`` (the categories the issue names) that match.
 - boundary precision / recall / F1: a boundary is the offset, in the stream of non-whitespace
   characters, where one sentence ends and the next begins; predicted and expected boundary sets
@@ -14,6 +16,9 @@ On real text, the same corpus gives two more figures: ``CF join R``, the share o
 between evidence sentences that the splitter finds (each is a true boundary), and ``CF inner``,
 boundaries it puts inside one evidence item, per item (some items hold two sentences, so this is
 not all error, but lower is better when join recall is equal).
+
+``--extra-cases PATH`` scores another case file of the same format as well (a suite kept out
+of the repository, for instance), reported as ``extra``.
 
 Speed is measured on a realistic corpus: the five Climate-FEVER evidence sentences of each claim
 joined into one paragraph (``../shared/data/climate-fever/climate-fever.jsonl``), each paragraph
@@ -33,6 +38,7 @@ It prints one table and writes ``benchmarks/results/segment.json``.
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import platform
 import re
@@ -76,11 +82,14 @@ def accuracy(split, cases: list[dict]) -> dict:
     """Exact-match rates and boundary precision/recall/F1 of ``split`` on ``cases``."""
     exact = must_ok = must_n = tp = fp = fn = 0
     failures: list[dict] = []
+    per_class: dict[str, list[int]] = collections.defaultdict(lambda: [0, 0])
     for case in cases:
         got = normalise(split(case["text"]))
         want = normalise(case["expected"])
         ok = got == want
         exact += ok
+        per_class[case.get("category", "-")][0] += ok
+        per_class[case.get("category", "-")][1] += 1
         if case.get("must", True):
             must_n += 1
             must_ok += ok
@@ -96,6 +105,8 @@ def accuracy(split, cases: list[dict]) -> dict:
     return {
         "cases": len(cases),
         "exact": exact / len(cases),
+        "exact_count": exact,
+        "per_class": {k: {"exact": v[0], "cases": v[1]} for k, v in sorted(per_class.items())},
         "must": must_ok / must_n if must_n else 1.0,
         "must_failed": sum(1 for f in failures if _is_must(f["id"], cases)),
         "precision": precision,
@@ -159,8 +170,9 @@ def best_time(fn, repeats: int) -> float:
     return best
 
 
-def speed(split, paragraphs: list[str], repeats: int) -> tuple[float, list[list[str]]]:
-    """Characters per second over the corpus, one call per paragraph; and the outputs."""
+def speed(split, paragraphs: list[str], repeats: int) -> tuple[float, float, list[list[str]]]:
+    """Characters and sentences (as this splitter cuts them) per second over the corpus, one
+    call per paragraph; and the outputs."""
     chars = sum(map(len, paragraphs))
     outputs: list[list[str]] = []
 
@@ -168,7 +180,24 @@ def speed(split, paragraphs: list[str], repeats: int) -> tuple[float, list[list[
         outputs[:] = [split(p) for p in paragraphs]
 
     seconds = best_time(run, repeats)
-    return chars / seconds, outputs
+    return chars / seconds, sum(map(len, outputs)) / seconds, outputs
+
+
+def cpu() -> dict:
+    """The CPU model and the vector extensions it has (from /proc/cpuinfo where there is one)."""
+    info = {"processor": platform.processor(), "model": "", "flags": []}
+    try:
+        text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return info
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "model name" and not info["model"]:
+            info["model"] = value.strip()
+        if key.strip() == "flags" and not info["flags"]:
+            wanted = ("sse4_2", "avx", "avx2", "avx512f", "avx512bw", "avx512_vnni", "amx_tile")
+            info["flags"] = [f for f in value.split() if f in wanted]
+    return info
 
 
 def linearity(split, paragraphs: list[str], n: int, repeats: int) -> dict:
@@ -188,6 +217,12 @@ def linearity(split, paragraphs: list[str], n: int, repeats: int) -> dict:
 ADVERSARIAL = {
     "one long word": "a",
     "lower-case stops": "ab. Cd ",
+    "inline bullets": "• ab ",
+    "enumeration starts": "x: 1) a ",
+    "! before lower case": "ab! cd ",
+    "number signs": "No. 1 ",
+    "pronoun I": "you and I. A ",
+    "dotted numbers": "a 1.2.3. A ",
     "unit stops": "2 m. A ",
     "spaced semicolons": "a ; ",
     "short lines": "x\n",
@@ -241,16 +276,24 @@ def main(argv: list[str] | None = None) -> dict:
     )
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--show-failures", action="store_true")
+    parser.add_argument(
+        "--extra-cases",
+        type=Path,
+        default=None,
+        help="another case file (same JSONL format) to score, reported as 'extra'",
+    )
     args = parser.parse_args(argv)
 
     cases = load_cases()
+    extra = load_cases(args.extra_cases) if args.extra_cases else None
     if not CLIMATE_FEVER.is_file():
         raise SystemExit(f"speed corpus {CLIMATE_FEVER} is absent")
     items = corpus(limit=args.paragraphs)
     paragraphs = [" ".join(evidence) for evidence in items]
     header = (
         f"{'splitter':<12} {'label':<26} {'exact':>6} {'must':>6} {'P':>6} {'R':>6} {'F1':>6} "
-        f"{'CF join R':>9} {'CF inner':>8} {'kchar/s':>8} {'t2n/tn':>7} {'t4n/t2n':>7} {'t8n/t4n':>7}"
+        f"{'CF join R':>9} {'CF inner':>8} {'kchar/s':>8} {'sent/s':>8} "
+        f"{'t2n/tn':>7} {'t4n/t2n':>7} {'t8n/t4n':>7}"
     )
     print(
         f"{len(cases)} cases ({sum(c.get('must', True) for c in cases)} must-pass); "
@@ -265,7 +308,14 @@ def main(argv: list[str] | None = None) -> dict:
         split("Warm-up. Loads the model.")
         r = accuracy(split, cases)
         r["label"] = split.label
-        r["chars_per_s"], outputs = speed(split, paragraphs, args.repeats)
+        r["chars_per_s"], r["sentences_per_s"], outputs = speed(split, paragraphs, args.repeats)
+        if extra is not None:  # counts and ids only: the file's texts stay out of the results
+            scored = accuracy(split, extra)
+            r["extra"] = {
+                "cases": scored["cases"],
+                "exact_count": scored["exact_count"],
+                "failed_ids": [f["id"] for f in scored["failures"]],
+            }
         r["climate_fever"] = join_scores(items, outputs)
         r["linearity"] = linearity(split, paragraphs, args.n, args.lin_repeats)
         rows[name] = r
@@ -274,8 +324,23 @@ def main(argv: list[str] | None = None) -> dict:
             f"{name:<12} {r['label']:<26} {r['exact']:>6.3f} {r['must']:>6.3f} "
             f"{r['precision']:>6.3f} {r['recall']:>6.3f} {r['f1']:>6.3f} "
             f"{r['climate_fever']['join_recall']:>9.3f} {r['climate_fever']['inner_per_item']:>8.3f} "
-            f"{r['chars_per_s'] / 1000:>8.0f} " + " ".join(f"{x:>7.2f}" for x in ratios),
+            f"{r['chars_per_s'] / 1000:>8.0f} {r['sentences_per_s']:>8.0f} "
+            + " ".join(f"{x:>7.2f}" for x in ratios),
             flush=True,
+        )
+    classes = sorted({c.get("category", "-") for c in cases})
+    print("exact per class (cases exact / cases):")
+    print(f"  {'class':<22} {'n':>3} " + " ".join(f"{name[:11]:>11}" for name in rows))
+    for cls in classes:
+        counts = [rows[name]["per_class"][cls] for name in rows]
+        print(
+            f"  {cls:<22} {counts[0]['cases']:>3} "
+            + " ".join(f"{c['exact'] / c['cases']:>11.2f}" for c in counts)
+        )
+    if extra is not None:
+        print(
+            f"extra cases ({args.extra_cases.name}, {len(extra)}): "
+            + ", ".join(f"{name} {r['extra']['exact_count']}" for name, r in rows.items())
         )
     worst = {}
     for name in args.adversarial:
@@ -297,6 +362,7 @@ def main(argv: list[str] | None = None) -> dict:
         ),
         "python": platform.python_version(),
         "machine": platform.machine(),
+        "cpu": cpu(),
         "cases": len(cases),
         "corpus_paragraphs": len(paragraphs),
         "corpus_chars": sum(map(len, paragraphs)),

@@ -49,7 +49,7 @@ from importlib import metadata
 from typing import Any
 
 from cec._checks import check_unicode
-from cec.segment_rules import RULES_VERSION, refine, to_blocks
+from cec.segment_rules import RULES_VERSION, refine, refine_block, to_blocks
 
 __all__ = [
     "Splitter",
@@ -201,7 +201,10 @@ class Splitter:
             object.__setattr__(self, key, value)
 
     def __call__(self, text: str) -> list[str]:
-        parts = to_blocks(text) if self.blocks else [text]
+        if self.blocks:
+            parts = to_blocks(text, keep_enumerations=getattr(self, "_enumerations", False))
+        else:
+            parts = [text]
         out: list[str] = []
         for part in parts:
             if not part:
@@ -372,10 +375,13 @@ def with_rules(splitter: Splitter, name: str | None = None) -> Splitter:
     engine = splitter.engine
 
     def refined(block: str) -> list[str]:
-        return refine(engine(block))
+        return refine_block(engine, block)
 
     version = f"{RULES_VERSION}+{splitter.label}"
-    return _builtin(name or f"{splitter.name}+rules", version, refined, splitter.blocks)
+    ruled = _builtin(name or f"{splitter.name}+rules", version, refined, splitter.blocks)
+    # the block step keeps the markers of an inline enumeration for refine_block (rules 3)
+    object.__setattr__(ruled, "_enumerations", True)
+    return ruled
 
 
 def _cec() -> Splitter:
