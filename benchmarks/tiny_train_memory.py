@@ -24,13 +24,13 @@ ARCH = {"tinyllama-1.1b": "llama", "phi-2": "phi", "gemma-2b": "gemma", "gemma-2
 
 def measure(preset: str, steps: int = 2, batch_size: int = 3, four_bit: bool = True) -> dict:
     import torch
+    from tiny_models import build_tiny_student, tiny_instances
     from torch.profiler import ProfilerActivity, profile
     from torch.profiler._memory_profiler import MemoryProfileTimeline
 
     from cec_distill.config import load_train_config
     from cec_distill.data import write_instances
     from cec_distill.train import train
-    from tiny_models import build_tiny_student, tiny_instances
 
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
@@ -66,6 +66,7 @@ def measure(preset: str, steps: int = 2, batch_size: int = 3, four_bit: bool = T
         names = _category_names()
         at_peak = {names[i]: int(sizes[peak, i]) for i in range(sizes.shape[1]) if sizes[peak, i]}
         params = dict(_param_counts(model_dir))
+        params["example_lengths"] = _lengths(cfg, d / "train.jsonl")
         return {
             "preset": preset,
             "architecture": ARCH[preset],
@@ -92,15 +93,32 @@ def _category_names() -> list[str]:
     return names
 
 
+def _lengths(cfg, train_file: Path) -> list[int]:
+    """Token lengths of the training examples (prompt + explanation + EOS), as trained."""
+    from cec_distill.data import load_instances
+    from cec_distill.formatting import use_chat_template
+    from cec_distill.modeling import load_tokenizer
+    from cec_distill.train import build_examples, targets_for
+
+    tok = load_tokenizer(cfg.model)
+    inst = load_instances(str(train_file))
+    chat = use_chat_template(tok, cfg.model.chat_template)
+    exs, _, _, _ = build_examples(inst, targets_for(inst, None), tok, cfg, chat, cfg.max_length)
+    return [len(e.input_ids) for e in exs]
+
+
 def _param_counts(model_dir: Path):
     from transformers import AutoModelForCausalLM
 
     m = AutoModelForCausalLM.from_pretrained(str(model_dir))
     yield "base_parameters", sum(p.numel() for p in m.parameters())
-    yield "config", {
-        k: getattr(m.config, k)
-        for k in ("hidden_size", "intermediate_size", "num_hidden_layers", "vocab_size")
-    }
+    yield (
+        "config",
+        {
+            k: getattr(m.config, k)
+            for k in ("hidden_size", "intermediate_size", "num_hidden_layers", "vocab_size")
+        },
+    )
 
 
 def main() -> None:

@@ -21,7 +21,7 @@ import yaml
 from safetensors.torch import load_file
 from tiny_models import ARCHITECTURES, build_tiny_student, tiny_config, tiny_instances
 
-from cec_distill.config import PRESETS, ConfigError, ModelConfig, QuantConfig, load_train_config
+from cec_distill.config import PRESETS, ConfigError, QuantConfig, load_train_config
 from cec_distill.data import write_instances
 from cec_distill.formatting import IGNORE_INDEX, collate, prompt_ids, prompt_text
 from cec_distill.modeling import four_bit_support, load_base_model, load_tokenizer
@@ -308,7 +308,10 @@ def test_preset_generates_with_its_saved_adapter(trained, tmp_path):
     cfg = _preset(preset, model={"name_or_path": str(model_dir)})
     common = {
         "input_file": str(d / "val.jsonl"),
-        "model": {"name_or_path": str(model_dir), "attn_implementation": cfg.model.attn_implementation},  # fmt: skip
+        "model": {
+            "name_or_path": str(model_dir),
+            "attn_implementation": cfg.model.attn_implementation,
+        },  # fmt: skip
         "quantization": {"load_in_4bit": FOUR_BIT},  # as the study generates: like training
         "max_new_tokens": 8,
         "batch_size": 2,

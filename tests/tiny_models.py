@@ -169,7 +169,11 @@ def tiny_config(arch: str, tok, max_positions: int = 256):
             "tie_word_embeddings": False,
         },
         # Gemma-2B: 8 heads of 256 over hidden 2048, one key/value head
-        "gemma": {"num_key_value_heads": 1, "head_dim": 32, "hidden_activation": "gelu_pytorch_tanh"},
+        "gemma": {
+            "num_key_value_heads": 1,
+            "head_dim": 32,
+            "hidden_activation": "gelu_pytorch_tanh",
+        },
         # Gemma-2-2B: 8 heads of 256 over hidden 2304, 4 key/value heads, window 4096 of 8192
         "gemma2": {
             "num_key_value_heads": 2,
