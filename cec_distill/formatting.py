@@ -45,6 +45,7 @@ __all__ = [
     "user_message",
     "prompt_text",
     "prompt_ids",
+    "leading_bos",
     "target_pieces",
     "encode_example",
     "collate",
@@ -113,9 +114,31 @@ def prompt_text(instance: Instance, tokenizer: Any, fmt: FormatConfig, chat: boo
 
 
 def prompt_ids(instance: Instance, tokenizer: Any, fmt: FormatConfig, chat: bool) -> list[int]:
-    """Token ids of the prompt (chat templates carry their own BOS; plain prompts get one)."""
+    """Token ids of the prompt, starting with one BOS where the tokenizer starts text with one.
+
+    Plain prompts get the tokenizer's special tokens. A chat template may write the BOS itself
+    (Gemma's, Llama 3's) or not (TinyLlama-Chat's Zephyr template): the templated text is
+    tokenized without special tokens and the BOS is put first only when the tokenizer adds one
+    to text (:func:`leading_bos`) and the template did not, so it is there once either way.
+    """
     text = prompt_text(instance, tokenizer, fmt, chat)
-    return list(tokenizer(text, add_special_tokens=not chat)["input_ids"])
+    if not chat:
+        return list(tokenizer(text)["input_ids"])
+    ids = list(tokenizer(text, add_special_tokens=False)["input_ids"])
+    bos = leading_bos(tokenizer)
+    if bos is not None and ids[:1] != [bos]:
+        ids.insert(0, bos)
+    return ids
+
+
+def leading_bos(tokenizer: Any) -> int | None:
+    """The BOS id the tokenizer puts before text (``None``: it adds none, e.g. GPT-2's, Phi-2's)."""
+    bos = getattr(tokenizer, "bos_token_id", None)
+    if bos is None:
+        return None
+    with_special = list(tokenizer("a")["input_ids"])
+    without = list(tokenizer("a", add_special_tokens=False)["input_ids"])
+    return bos if with_special[:1] == [bos] and without[:1] != [bos] else None
 
 
 def target_pieces(

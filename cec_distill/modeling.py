@@ -234,6 +234,8 @@ def load_base_model(
 
     path = resolve_model_path(model)
     kw = _pretrained_kwargs(model)
+    if model.attn_implementation:
+        kw["attn_implementation"] = model.attn_implementation
     want = False if full_precision else quant.load_in_4bit
     use_4bit = False
     if want:
@@ -315,6 +317,7 @@ def materialize(model: ModelConfig, out_dir: str | os.PathLike) -> ModelConfig:
         dtype=model.dtype,
         chat_template=model.chat_template,
         trust_remote_code=model.trust_remote_code,
+        attn_implementation=model.attn_implementation,
     )
 
 

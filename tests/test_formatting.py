@@ -66,8 +66,11 @@ def test_chat_template_used_when_present(tok):
     assert chat.endswith("<|assistant|>\n")
     plain = prompt_text(inst, tok, fmt, chat=False)
     assert plain.endswith("### Response:\n") and "<|user|>" not in plain
-    # plain prompts get the tokenizer's BOS; chat templates bring their own text
+    # plain prompts get the tokenizer's BOS; a chat template without one (TinyLlama-Chat's) too
     assert prompt_ids(inst, tok, fmt, chat=False)[0] == tok.bos_token_id
+    ids = prompt_ids(inst, tok, fmt, chat=True)
+    assert ids[0] == tok.bos_token_id and ids.count(tok.bos_token_id) == 1
+    assert ids[1:] == tok(chat, add_special_tokens=False)["input_ids"]
 
 
 def test_truncation_cuts_target_and_drops_hopeless_prompts(tok):

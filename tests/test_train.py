@@ -68,6 +68,7 @@ def _cfg(tiny, out: Path, **kw) -> dict:
         ("tinyllama-1.1b", "TinyLlama/TinyLlama-1.1B-Chat-v1.0", 2048),
         ("phi-2", "microsoft/phi-2", 2048),
         ("gemma-2b", "google/gemma-2b", 8192),
+        ("gemma-2-2b", "google/gemma-2-2b", 8192),
     ],
 )
 def test_presets_carry_the_paper_hyperparameters(preset, name, max_length):
@@ -108,6 +109,7 @@ def test_presets_carry_the_paper_hyperparameters(preset, name, max_length):
         ({"quantization": {"load_in_4bit": "maybe"}}, "load_in_4bit"),
         ({"format": {"order": "answer_first", "label_in_prompt": True}}, "answer_first"),
         ({"preset": "gpt-5"}, "unknown preset"),
+        ({"model": {"attn_implementation": "fast"}}, "model.attn_implementation must be one of"),
         # semantic-only with the label in the prompt: only EOS would be left in the cross-entropy
         (
             {"rationale_loss": "semantic"},

@@ -1,10 +1,10 @@
 """Student fine-tuning and generation settings: dataclasses loaded from YAML, presets merged.
 
 A training config is a YAML mapping. ``preset: NAME`` (``tinyllama-1.1b``, ``phi-2``,
-``gemma-2b``; or the path of a preset file) loads ``cec_distill/presets/NAME.yaml`` first and the
-config is merged over it key by key, so every preset value can be overridden. Unknown keys,
-wrong types and impossible values raise :class:`ConfigError` naming the key, before any model
-loads.
+``gemma-2b``, ``gemma-2-2b``: :data:`PRESETS`; or the path of a preset file) loads
+``cec_distill/presets/NAME.yaml`` first and the config is merged over it key by key, so every
+preset value can be overridden. Unknown keys, wrong types and impossible values raise
+:class:`ConfigError` naming the key, before any model loads.
 
 Examples:
     >>> cfg = load_train_config({"preset": "tinyllama-1.1b", "train_file": "train.jsonl",

@@ -26,7 +26,7 @@ __all__ = [
 ]
 
 PRESET_DIR = Path(__file__).resolve().parents[1] / "presets"
-PRESETS = ("tinyllama-1.1b", "phi-2", "gemma-2b")
+PRESETS = ("tinyllama-1.1b", "phi-2", "gemma-2b", "gemma-2-2b")
 
 
 def load_preset(name: str) -> dict:

@@ -38,6 +38,9 @@ LORA_TARGETS: dict[str, list[str]] = {
     "gpt2": ["c_attn", "c_proj", "c_fc"],
 }
 
+#: ``model.attn_implementation`` values (transformers' names).
+ATTN_IMPLEMENTATIONS = ("eager", "sdpa", "flash_attention_2", "flash_attention_3", "flex_attention")
+
 ORDERS = ("rationale_first", "answer_first")
 RATIONALE_LOSSES = ("token", "semantic", "both")
 SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup")
@@ -66,6 +69,10 @@ class ModelConfig:
             always uses the plain layout.
         trust_remote_code: Passed to ``from_pretrained``.
         revision: Hub revision.
+        attn_implementation: The attention kernel (``eager``, ``sdpa``, ``flash_attention_2``,
+            ...), passed to ``from_pretrained``; ``None`` lets transformers choose (sdpa where
+            the architecture supports it, eager otherwise, e.g. Gemma 2, whose soft-capped
+            attention sdpa cannot compute).
     """
 
     name_or_path: str = ""
@@ -75,6 +82,7 @@ class ModelConfig:
     chat_template: str = "auto"
     trust_remote_code: bool = False
     revision: str | None = None
+    attn_implementation: str | None = None
 
 
 @dataclass
@@ -338,6 +346,11 @@ def _check_model(m: ModelConfig, q: QuantConfig, lora: LoraSettings | None) -> N
         raise ConfigError("model.name_or_path (or model.package) is required")
     if m.chat_template not in ("auto", "none"):
         raise ConfigError(f"model.chat_template must be 'auto' or 'none', got {m.chat_template!r}")
+    if m.attn_implementation is not None and m.attn_implementation not in ATTN_IMPLEMENTATIONS:
+        raise ConfigError(
+            f"model.attn_implementation must be one of {ATTN_IMPLEMENTATIONS} (or unset: "
+            f"transformers chooses), got {m.attn_implementation!r}"
+        )
     dtypes = ("auto", "float32", "bfloat16", "float16")
     if m.dtype not in dtypes:
         raise ConfigError(f"model.dtype must be one of {dtypes}, got {m.dtype!r}")

@@ -3,7 +3,8 @@
 One :func:`train` call (``cec-distill train --config run.yaml``):
 
 1. loads the base model (4-bit NF4 + double quantization where the platform can, see
-   :mod:`cec_distill.modeling`) and wraps it in a LoRA adapter on the family's modules;
+   :mod:`cec_distill.modeling`) and wraps it in a LoRA adapter on the configured (or the
+   family's) modules, every name checked against the model (:mod:`~cec_distill.train.adapter`);
 2. tokenizes every training instance with the prompt masked (:mod:`cec_distill.formatting`);
 3. trains with AdamW and a warm-up schedule; the loss is cross-entropy on the target tokens,
    and with ``rationale_loss: semantic|both`` the PST semantic loss on the rationale
@@ -20,8 +21,8 @@ Multi-GPU: launch with ``torchrun --nproc_per_node 2 -m cec_distill.cli train ..
 ``accelerate launch``; each process takes its share of every batch and gradients are averaged by
 DDP (through accelerate), for the adapter and the projection head alike.
 
-The package, one module per job: :mod:`~cec_distill.train.examples` (targets and tokenized
-examples), :mod:`~cec_distill.train.loss` (cross-entropy and the semantic loss, exact under
+The package, one module per job: :mod:`~cec_distill.train.adapter` (the LoRA target modules,
+checked), :mod:`~cec_distill.train.examples` (targets and tokenized examples), :mod:`~cec_distill.train.loss` (cross-entropy and the semantic loss, exact under
 DDP), :mod:`~cec_distill.train.validation` (validation loss and CEC during training),
 :mod:`~cec_distill.train.checkpoints` (durable checkpoints, resume), :mod:`~cec_distill.train.loop`
 (:func:`train`) and :mod:`~cec_distill.train.cli` (``cec-distill train``). The names below stay

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from cec_distill.config import load_train_config
+from cec_distill.config import PRESETS, load_train_config
 from cec_distill.train.loop import train
 
 __all__ = ["train_command"]
@@ -34,7 +34,15 @@ def _parse_sets(sets: list[str] | None) -> dict:
 
 def train_command(
     config: Annotated[
-        Path, typer.Option("--config", "-c", help="Training YAML (see docs/training.md).")
+        Path,
+        typer.Option(
+            "--config",
+            "-c",
+            help=(
+                "Training YAML (see docs/training.md); `preset:` starts it from a built-in "
+                f"preset: {', '.join(PRESETS)}."
+            ),
+        ),
     ],
     set_: Annotated[
         list[str] | None,

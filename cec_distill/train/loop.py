@@ -15,12 +15,13 @@ from typing import Any
 import torch
 
 from cec.cache import EmbeddingCache
-from cec_distill.config import LORA_TARGETS, TrainConfig, to_dict
+from cec_distill.config import TrainConfig, to_dict
 from cec_distill.data import load_instances
 from cec_distill.formatting import collate, use_chat_template
 from cec_distill.generate import FORMAT_FILE
 from cec_distill.modeling import load_base_model, load_tokenizer, merge_adapter, resolve_device
 from cec_distill.semantic import ProjectionHead, target_embeddings
+from cec_distill.train.adapter import lora_targets
 from cec_distill.train.checkpoints import (
     _checkpoints,
     _load_checkpoint,
@@ -110,13 +111,8 @@ def train(
     chat = use_chat_template(tokenizer, cfg.model.chat_template)
     max_length = cfg.max_length or _model_max_length(model, tokenizer)
 
-    # --- adapter
-    family = getattr(model.config, "model_type", "")
-    targets = cfg.lora.target_modules or LORA_TARGETS.get(family)
-    if not targets:
-        raise ValueError(
-            f"no default LoRA target modules for model family {family!r}; set lora.target_modules"
-        )
+    # --- adapter: every target name must match a module (peft skips unmatched ones silently)
+    targets = lora_targets(model, cfg.lora.target_modules)
     if used_4bit:
         model = prepare_model_for_kbit_training(
             model,
