@@ -374,15 +374,15 @@ def _layer_bytes(d: ModelDims, targets: set[str], r: int, dropout: float, rb: in
         b = norm(rb) * 2 + (norm(cb) * 2 if n_norms == 4 else 0)
         b += sum(linear(n, *lin[n], rb) for n in ("q_proj", "k_proj", "v_proj"))
         b += cb * (q + kv)  # rotary q, k
-        if d.kv_heads < d.heads:
-            b += 2 * cb * q  # k, v repeated to every head
+        if d.kv_heads < d.heads and d.model_type in _EAGER:
+            b += 2 * cb * q  # eager attention repeats k, v to every head (SDPA does not)
         b += 2 * cb * q + 4 * d.heads  # attention output, its contiguous copy, log-sum-exp
         b += linear("o_proj", *lin["o_proj"], cb)
         b += linear("gate_proj", *lin["gate_proj"], rb) + linear("up_proj", *lin["up_proj"], rb)
         b += 2 * cb * i  # the activation and the product
         b += linear("down_proj", *lin["down_proj"], cb)
         b += 2 * rb * h  # the residual sums
-    transient = 3 * cb * i + 3 * 4 * h
+    transient = 2 * cb * i + 2 * 4 * h  # the gradients of the widest activations
     return int(b), int(transient)
 
 
@@ -437,9 +437,11 @@ def training_memory(
         t["hidden states"] = tokens * h * (4 + rb)
         layer = tokens * (per_layer * dims.layers + transient)
     if dims.model_type in _EAGER:  # scores, soft-capping, fp32 softmax, and their gradients
-        layer += batch_size * dims.heads * seq_len * seq_len * (8 + 5 * cb)
+        layer += batch_size * dims.heads * seq_len * seq_len * (4 + 2 * cb)
+    # the logits (fp32 from the fp32 lm_head after kbit preparation), the loss's fp32 copy and
+    # log-softmax, and the gradient; soft-capping adds its tanh and the capped copy
     logit_b = 4 if four_bit else cb
-    logits = tokens * dims.vocab * (logit_b + 12 + (12 if dims.softcap else 0))
+    logits = tokens * dims.vocab * (logit_b + 10 + (6 if dims.softcap else 0))
     # the logits and the loss's copies are freed before the last layer is recomputed
     t["logits and loss (vocab x tokens)"] = logits
     t["one layer recomputed (beyond the logits)"] = max(0, layer - logits)
