@@ -63,7 +63,7 @@ RESULTS = ROOT / "benchmarks" / "results"
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from cec_distill.plan import GiB, KNOWN_CONFIGS, ModelDims, training_memory  # noqa: E402
+from cec_distill.plan import KNOWN_CONFIGS, GiB, ModelDims, training_memory  # noqa: E402
 
 #: preset -> (model id, max_length). gemma-2-2b is checked whether or not its preset is there.
 PRESETS = {
@@ -87,16 +87,106 @@ MINILM_CONFIG = {
     "attention_probs_dropout_prob": 0.1, "initializer_range": 0.02, "pad_token_id": 0,
     "position_embedding_type": "absolute",
 }  # fmt: skip
-WORDS = (
-    "the climate global warming temperature rise sea level ice sheet carbon dioxide emissions "
-    "greenhouse gas atmosphere ocean heat record years century scientists data models show "
-    "increase decrease average surface arctic antarctic glacier melt water vapour cloud solar "
-    "radiation energy fossil fuel coal oil burning human activity natural variability cycle "
-    "study report found that was were has have been which because therefore during since more "
-    "less than about percent million tonnes per year degrees celsius warmer colder drought "
-    "flood storm hurricane rainfall extreme events impact species forest deforestation land "
-    "agriculture population coastal cities countries policy agreement paris reduce limit"
-).split()
+WORDS = [
+    "the",
+    "climate",
+    "global",
+    "warming",
+    "temperature",
+    "rise",
+    "sea",
+    "level",
+    "ice",
+    "sheet",
+    "carbon",
+    "dioxide",
+    "emissions",
+    "greenhouse",
+    "gas",
+    "atmosphere",
+    "ocean",
+    "heat",
+    "record",
+    "years",
+    "century",
+    "scientists",
+    "data",
+    "models",
+    "show",
+    "increase",
+    "decrease",
+    "average",
+    "surface",
+    "arctic",
+    "antarctic",
+    "glacier",
+    "melt",
+    "water",
+    "vapour",
+    "cloud",
+    "solar",
+    "radiation",
+    "energy",
+    "fossil",
+    "fuel",
+    "coal",
+    "oil",
+    "burning",
+    "human",
+    "activity",
+    "natural",
+    "variability",
+    "cycle",
+    "study",
+    "report",
+    "found",
+    "that",
+    "was",
+    "were",
+    "has",
+    "have",
+    "been",
+    "which",
+    "because",
+    "therefore",
+    "during",
+    "since",
+    "more",
+    "less",
+    "than",
+    "about",
+    "percent",
+    "million",
+    "tonnes",
+    "per",
+    "year",
+    "degrees",
+    "celsius",
+    "warmer",
+    "colder",
+    "drought",
+    "flood",
+    "storm",
+    "hurricane",
+    "rainfall",
+    "extreme",
+    "events",
+    "impact",
+    "species",
+    "forest",
+    "deforestation",
+    "land",
+    "agriculture",
+    "population",
+    "coastal",
+    "cities",
+    "countries",
+    "policy",
+    "agreement",
+    "paris",
+    "reduce",
+    "limit",
+]
 
 
 # --------------------------------------------------------------------------------------------
@@ -165,7 +255,10 @@ def run_cuda_tests(device: torch.device, timeout: float) -> dict[str, Any]:
         )
         out, rc = proc.stdout + proc.stderr, proc.returncode
     except subprocess.TimeoutExpired as exc:
-        out, rc = (exc.stdout or b"").decode() if isinstance(exc.stdout, bytes) else (exc.stdout or ""), None
+        out, rc = (
+            (exc.stdout or b"").decode() if isinstance(exc.stdout, bytes) else (exc.stdout or ""),
+            None,
+        )
     lines = [ln for ln in out.splitlines() if ln.strip()]
     summary = next((ln for ln in reversed(lines) if " passed" in ln or " failed" in ln), None)
     return {
@@ -204,7 +297,11 @@ def minilm_folder(path: Path, config: dict[str, Any] | None = None, seed: int = 
     if pkg is not None and (pkg / "config.json").is_file():
         base = json.loads((pkg / "config.json").read_text(encoding="utf-8"))
         for f in pkg.iterdir():  # everything but the weights and the model card
-            if f.is_file() and f.suffix not in (".safetensors", ".bin", ".md") and f.name != ".gitattributes":
+            if (
+                f.is_file()
+                and f.suffix not in (".safetensors", ".bin", ".md")
+                and f.name != ".gitattributes"
+            ):
                 shutil.copy2(f, path / f.name)
         if (pkg / "1_Pooling").is_dir():
             shutil.copytree(pkg / "1_Pooling", path / "1_Pooling", dirs_exist_ok=True)
@@ -218,7 +315,9 @@ def minilm_folder(path: Path, config: dict[str, Any] | None = None, seed: int = 
         ]))  # fmt: skip
         (path / "1_Pooling").mkdir(exist_ok=True)
         (path / "1_Pooling" / "config.json").write_text(
-            json.dumps({"word_embedding_dimension": base["hidden_size"], "pooling_mode_mean_tokens": True})
+            json.dumps(
+                {"word_embedding_dimension": base["hidden_size"], "pooling_mode_mean_tokens": True}
+            )
         )
         (path / "sentence_bert_config.json").write_text(
             json.dumps({"max_seq_length": 256, "do_lower_case": False})
@@ -229,7 +328,11 @@ def minilm_folder(path: Path, config: dict[str, Any] | None = None, seed: int = 
         pool["word_embedding_dimension"] = cfg["hidden_size"]
         (path / "1_Pooling" / "config.json").write_text(json.dumps(pool))
     torch.manual_seed(seed)
-    keys = {k: v for k, v in cfg.items() if k not in ("architectures", "transformers_version", "_name_or_path")}
+    keys = {
+        k: v
+        for k, v in cfg.items()
+        if k not in ("architectures", "transformers_version", "_name_or_path")
+    }
     BertModel(BertConfig(**keys)).save_pretrained(str(path))
     return path
 
@@ -300,7 +403,9 @@ def scorer_throughput(device: torch.device, n: int, work: Path, tiny: bool) -> d
     if "fp32" in out and isinstance(out["fp32"], dict):
         for prec in ("bf16", "fp16"):
             if isinstance(out.get(prec), dict) and "seconds" in out[prec]:
-                out[prec]["speedup_vs_fp32"] = round(out["fp32"]["seconds"] / out[prec]["seconds"], 2)
+                out[prec]["speedup_vs_fp32"] = round(
+                    out["fp32"]["seconds"] / out[prec]["seconds"], 2
+                )
     return out
 
 
@@ -324,7 +429,11 @@ def scorer_numerics(device: torch.device, n_pairs: int, work: Path) -> dict[str,
         sc = cec.CEC(SentenceTransformerEncoder(str(folder), str(device), precision=prec))
         got = np.array(sc.score(gen, ref).sym, dtype=np.float64)
         d = np.abs(got - want)
-        out[prec] = {"device": str(device), "mean_abs_dcec": float(d.mean()), "max_abs_dcec": float(d.max())}
+        out[prec] = {
+            "device": str(device),
+            "mean_abs_dcec": float(d.mean()),
+            "max_abs_dcec": float(d.max()),
+        }
     return out
 
 
@@ -344,7 +453,11 @@ def tiny_config(full: dict[str, Any], shape: str) -> dict[str, Any]:
     """The architecture of ``full`` at CPU size; ``logits`` and ``layers`` shapes."""
     c = dict(full)
     heads = 4
-    kv = 1 if full.get("num_key_value_heads") == 1 else (heads if full.get("num_key_value_heads") == full["num_attention_heads"] else 2)
+    kv = (
+        1
+        if full.get("num_key_value_heads") == 1
+        else (heads if full.get("num_key_value_heads") == full["num_attention_heads"] else 2)
+    )
     hidden, inter, vocab = (64, 128, 4096) if shape == "logits" else (128, 512, 256)
     c.update(hidden_size=hidden, intermediate_size=inter, num_hidden_layers=2,
              num_attention_heads=heads, num_key_value_heads=kv, vocab_size=vocab,
@@ -434,15 +547,21 @@ def qlora_step(
     if cuda:
         torch.cuda.empty_cache()
     quant = QuantConfig(load_in_4bit=True if cuda else "auto")
-    model, used_4bit = load_base_model(ModelConfig(name_or_path=str(folder)), quant, device, training=True)
+    model, used_4bit = load_base_model(
+        ModelConfig(name_or_path=str(folder)), quant, device, training=True
+    )
     if used_4bit:
         model = prepare_model_for_kbit_training(
-            model, use_gradient_checkpointing=True, gradient_checkpointing_kwargs={"use_reentrant": False}
+            model,
+            use_gradient_checkpointing=True,
+            gradient_checkpointing_kwargs={"use_reentrant": False},
         )
     else:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.enable_input_require_grads()
-    lora = LoraConfig(r=16, lora_alpha=32, lora_dropout=0.05, target_modules=targets, task_type="CAUSAL_LM")
+    lora = LoraConfig(
+        r=16, lora_alpha=32, lora_dropout=0.05, target_modules=targets, task_type="CAUSAL_LM"
+    )
     model = get_peft_model(model, lora)
     model.train()
     load_s = time.perf_counter() - t0
@@ -499,7 +618,10 @@ def qlora_step(
             resident = resident_bytes(model)
             step_peak, loss_val = profiled_peak(steps)
             peak = resident + step_peak
-            rec.update(resident_gib=round(resident / GiB, 4), measured_by="torch.profiler profile_memory + resident tensors")
+            rec.update(
+                resident_gib=round(resident / GiB, 4),
+                measured_by="torch.profiler profile_memory + resident tensors",
+            )
         rec.update(
             measured_peak_gib=round(peak / GiB, 4),
             estimate_over_measured=round(est.total / peak, 3),
@@ -511,7 +633,7 @@ def qlora_step(
     except torch.cuda.OutOfMemoryError as exc:
         rec.update(oom=True, error=str(exc).splitlines()[0][:300])
     finally:
-        del model, opt, params, feed
+        model = opt = params = feed = None  # noqa: F841 - freed before the next preset
         gc.collect()
         if cuda:
             torch.cuda.empty_cache()
@@ -540,9 +662,13 @@ def qlora_section(device: torch.device, cpu: bool, work: Path, deadline: float) 
             dims = ModelDims.from_config(full)
             targets = preset_targets(preset, dims.model_type)
             seq = max_length
-            while seq > 256 and training_memory(
-                dims, batch_size=8, seq_len=seq, lora_r=16, targets=targets
-            ).on_gpu() > 0.9 * total:
+            while (
+                seq > 256
+                and training_memory(
+                    dims, batch_size=8, seq_len=seq, lora_r=16, targets=targets
+                ).on_gpu()
+                > 0.9 * total
+            ):
                 seq //= 2
             if seq < max_length and time.monotonic() < deadline:
                 r2 = qlora_step(preset, full, device, 8, seq, work)
@@ -557,7 +683,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cpu", action="store_true", help="Tiny sizes on the CPU (CI).")
     ap.add_argument("--out", type=Path, default=None, help="Where the JSON goes.")
     ap.add_argument("--sentences", type=int, default=None, help="Scorer throughput set size.")
-    ap.add_argument("--budget-s", type=float, default=450.0, help="Stop starting sections after this.")
+    ap.add_argument(
+        "--budget-s", type=float, default=450.0, help="Stop starting sections after this."
+    )
     ap.add_argument("--skip-tests", action="store_true", help="Do not run the CUDA tests.")
     args = ap.parse_args(argv)
     t_start = time.monotonic()
@@ -567,7 +695,10 @@ def main(argv: list[str] | None = None) -> int:
     elif torch.cuda.is_available():
         device = torch.device("cuda", torch.cuda.current_device())
     else:
-        print("gpu_check: no CUDA device here; run with --cpu for the CPU-sized check", file=sys.stderr)
+        print(
+            "gpu_check: no CUDA device here; run with --cpu for the CPU-sized check",
+            file=sys.stderr,
+        )
         return 2
     out = args.out or RESULTS / ("gpu_check_cpu.json" if args.cpu else "gpu_check.json")
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -575,7 +706,9 @@ def main(argv: list[str] | None = None) -> int:
     report: dict[str, Any] = {
         "format": "cec-gpu-check/1",
         "mode": "cpu" if args.cpu else "cuda",
-        "command": " ".join(["python", "benchmarks/gpu_check.py", *(argv if argv is not None else sys.argv[1:])]),
+        "command": " ".join(
+            ["python", "benchmarks/gpu_check.py", *(argv if argv is not None else sys.argv[1:])]
+        ),
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "environment": environment(device),
     }
@@ -592,14 +725,20 @@ def main(argv: list[str] | None = None) -> int:
         if args.skip_tests:
             report["cuda_tests"] = {"files": cuda_test_files(), "ran": False, "why": "--skip-tests"}
         else:
-            report["cuda_tests"] = run_cuda_tests(device, timeout=max(30.0, min(200.0, deadline - time.monotonic() - 200)))
+            report["cuda_tests"] = run_cuda_tests(
+                device, timeout=max(30.0, min(200.0, deadline - time.monotonic() - 200))
+            )
         save()
         report["scorer_throughput"] = scorer_throughput(device, n_sent, work, args.cpu)
         save()
         report["scorer_numerics"] = scorer_numerics(device, 60 if args.cpu else 500, work)
         save()
         report["qlora_steps"] = qlora_section(device, args.cpu, work, deadline)
-        ratios = [r["estimate_over_measured"] for r in report["qlora_steps"] if "estimate_over_measured" in r]
+        ratios = [
+            r["estimate_over_measured"]
+            for r in report["qlora_steps"]
+            if "estimate_over_measured" in r
+        ]
         report["plan_vs_measured"] = {
             "runs": len(ratios),
             "estimate_over_measured_min": min(ratios, default=None),

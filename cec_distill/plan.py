@@ -33,6 +33,7 @@ Examples:
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 from dataclasses import asdict, dataclass, field
@@ -416,7 +417,9 @@ def training_memory(
         scorer: A CEC scorer is resident (semantic loss, or CEC during validation).
     """
     if compute_dtype not in _BYTES:
-        raise ConfigError(f"compute dtype must be one of {', '.join(_BYTES)}, got {compute_dtype!r}")
+        raise ConfigError(
+            f"compute dtype must be one of {', '.join(_BYTES)}, got {compute_dtype!r}"
+        )
     cb = _BYTES[compute_dtype]
     rb = 4 if four_bit else cb  # kbit preparation upcasts embeddings and norms to fp32
     tokens = batch_size * seq_len
@@ -477,8 +480,10 @@ def generation_memory(
     per_tok = 2 * dims.kv_heads * dims.head_dim * cb
     if dims.sliding_window:  # half of Gemma 2's layers are local: their cache stops at the window
         local = dims.layers // 2
-        kv = per_tok * batch_size * (
-            (dims.layers - local) * total + local * min(total, dims.sliding_window)
+        kv = (
+            per_tok
+            * batch_size
+            * ((dims.layers - local) * total + local * min(total, dims.sliding_window))
         )
     else:
         kv = per_tok * batch_size * dims.layers * total
@@ -516,7 +521,7 @@ def _local_tokenizer(model: Any) -> Any:
     return tok
 
 
-def _data_stats(cfg: TrainConfig, max_length: int) -> dict[str, Any]:
+def _data_stats(cfg: TrainConfig, max_length: int, target_tokens: int = 128) -> dict[str, Any]:
     """Token counts of the training set, exact when the tokenizer is local."""
     from cec_distill.data import load_instances
     from cec_distill.formatting import prompt_text, target_pieces, use_chat_template
@@ -528,14 +533,28 @@ def _data_stats(cfg: TrainConfig, max_length: int) -> dict[str, Any]:
         return out
     inst = load_instances(cfg.train_file)
     labels = cfg.labels_file if cfg.labels_file and Path(cfg.labels_file).exists() else None
-    targets = targets_for(inst, labels, cfg.reference_index, cfg.truncated_labels)
+    quiet = logging.getLogger("cec_distill.train")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)  # the plan says itself what has no target
+    try:
+        targets = targets_for(inst, labels, cfg.reference_index, cfg.truncated_labels)
+    finally:
+        quiet.setLevel(level)
     if cfg.labels_file and labels is None:
         out["targets"] = (
             f"labels_file {cfg.labels_file} not written yet: the human explanation number "
-            f"{cfg.reference_index} stands in for each target's length"
+            f"{cfg.reference_index}, where there is one, stands in for each target's length"
         )
     out["instances"] = len(inst)
     out["with_target"] = len(targets)
+    missing = [x for x in inst if x.id not in targets]
+    if missing:  # no label yet (Climate-FEVER has no human explanations): a stand-in length
+        for x in missing:
+            targets[x.id] = " ".join(["effect"] * target_tokens)
+        out["stand_in"] = (
+            f"{len(missing)} instances have no target yet: a {target_tokens}-word stand-in "
+            f"(--target-tokens) takes its place"
+        )
     tok = _local_tokenizer(cfg.model)
     if tok is not None:
         chat = use_chat_template(tok, cfg.model.chat_template)
@@ -579,7 +598,11 @@ def _data_stats(cfg: TrainConfig, max_length: int) -> dict[str, Any]:
 
 
 def _teacher_cost(
-    cfg: TrainConfig, price: tuple[float, float], max_tokens: int, template: str | None
+    cfg: TrainConfig,
+    price: tuple[float, float],
+    max_tokens: int,
+    template: str | None,
+    target_tokens: int = 128,
 ) -> dict[str, Any]:
     """Input and output tokens of labelling the training (and validation) instances, and USD."""
     from cec_distill.data import load_instances
@@ -609,7 +632,7 @@ def _teacher_cost(
         n_in += sum(count(m["content"]) + CHAT_TOKENS_PER_MESSAGE for m in msgs)
         n_in += CHAT_TOKENS_PER_REQUEST
         ref = x.explanations[0] if x.explanations else ""
-        n_out += min(max_tokens, count(ref)) if ref else max_tokens
+        n_out += min(max_tokens, count(ref) if ref else target_tokens)
     p_in, p_out = price
     return {
         "instances": len(inst),
@@ -621,8 +644,9 @@ def _teacher_cost(
         "usd_expected": (n_in * p_in + n_out * p_out) / 1e6,
         "usd_max": (n_in * p_in + len(inst) * max_tokens * p_out) / 1e6,
         "price_per_1m": {"input": p_in, "output": p_out},
-        "note": "output length expected from the human explanations (each capped at "
-        f"--max-tokens {max_tokens}); max: every answer reaches the cap",
+        "note": "output length expected from the human explanations, or "
+        f"--target-tokens {target_tokens} where there are none (each capped at --max-tokens "
+        f"{max_tokens}); at most: every answer reaches the cap",
     }
 
 
@@ -675,9 +699,7 @@ def _suggestions(
             )
             break
     if longest and longest < seq and fits(_train_estimate(cfg, dims, b, longest, dtype), gpu):
-        out.append(
-            f"max_length {seq} -> {longest} (the longest training example: nothing is cut)"
-        )
+        out.append(f"max_length {seq} -> {longest} (the longest training example: nothing is cut)")
     else:
         lo, hi = 0, seq // 64  # the largest multiple of 64 below seq that fits (k * 64)
         while lo < hi:
@@ -713,6 +735,7 @@ def make_plan(
     template: str | None = None,
     model_config: str | os.PathLike | None = None,
     overrides: dict | None = None,
+    target_tokens: int = 128,
 ) -> dict[str, Any]:
     """Everything ``cec-distill plan`` prints, as a mapping (see the module docstring)."""
     if not (isinstance(gpu_memory_gib, (int, float)) and gpu_memory_gib > 0):
@@ -722,7 +745,7 @@ def make_plan(
     seq = cfg.max_length or dims.max_positions
     gpu = int(gpu_memory_gib * GiB)
     targets = cfg.lora.target_modules or LORA_TARGETS.get(dims.model_type) or []
-    data = _data_stats(cfg, seq)
+    data = _data_stats(cfg, seq, target_tokens)
     train_est = _train_estimate(cfg, dims, cfg.batch_size, seq, compute_dtype)
     prompt = data.get("longest_prompt") or max(1, seq - max_new_tokens)
     gen_est = generation_memory(
@@ -758,6 +781,9 @@ def make_plan(
             "on_gpu": gen_est.on_gpu(),
             "batch_size": gen_batch_size,
             "prompt_tokens": prompt,
+            "prompt_source": "the longest training prompt"
+            if data.get("longest_prompt")
+            else "max_length - max_new_tokens (no training data to measure)",
             "max_new_tokens": max_new_tokens,
         },
         "data": data,
@@ -782,7 +808,7 @@ def make_plan(
                 result["suggestions"].append(f"generate batch_size {gen_batch_size} -> {nb}")
                 break
     if price is not None:
-        result["teacher"] = _teacher_cost(cfg, price, teacher_max_tokens, template)
+        result["teacher"] = _teacher_cost(cfg, price, teacher_max_tokens, template, target_tokens)
     return result
 
 
@@ -826,10 +852,17 @@ def format_plan(p: dict[str, Any]) -> str:
     lines += [
         "",
         f"generation memory at batch {g['batch_size']} x ({g['prompt_tokens']} prompt + "
-        f"{g['max_new_tokens']} new) tokens:",
+        f"{g['max_new_tokens']} new) tokens; prompt: {g['prompt_source']}:",
     ]
     for k, v in g.items():
-        if k not in ("total", "on_gpu", "batch_size", "prompt_tokens", "max_new_tokens"):
+        if k not in (
+            "total",
+            "on_gpu",
+            "batch_size",
+            "prompt_tokens",
+            "max_new_tokens",
+            "prompt_source",
+        ):
             lines.append(f"  {k:<{width}} {_gib(v):>14}")
     lines.append(
         f"  {'+ CUDA context, allocator slack':<{width}} {_gib(g['on_gpu']):>14}   "
@@ -848,7 +881,7 @@ def format_plan(p: dict[str, Any]) -> str:
             lines.append(
                 f"  {data.get('dropped', 0)} too long (dropped), {data.get('truncated', 0)} cut"
             )
-    for key in ("targets", "note"):
+    for key in ("targets", "stand_in", "note"):
         if key in data:
             lines.append(f"  {data[key]}")
     if "teacher" in p:
@@ -920,6 +953,12 @@ def plan_command(
         Path | None,
         typer.Option("--model-config", help="The model's config.json (or its folder)."),
     ] = None,
+    target_tokens: Annotated[
+        int,
+        typer.Option(
+            "--target-tokens", min=1, help="Stand-in target length of instances without one yet."
+        ),
+    ] = 128,
     as_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")] = False,
 ) -> None:
     """Estimate GPU memory, tokens, steps and teacher cost of a training config; offline.
@@ -938,6 +977,7 @@ def plan_command(
         teacher_max_tokens=max_tokens,
         template=template,
         model_config=model_config,
+        target_tokens=target_tokens,
     )
     typer.echo(json.dumps(p, indent=2) if as_json else format_plan(p))
     if not (p["fits_training"] and p["fits_generation"]):

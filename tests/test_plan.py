@@ -17,8 +17,8 @@ from cec_distill.config import LORA_TARGETS
 from cec_distill.data import write_instances
 from cec_distill.plan import (
     CUDA_CONTEXT,
-    GiB,
     KNOWN_CONFIGS,
+    GiB,
     ModelDims,
     generation_memory,
     training_memory,
