@@ -73,6 +73,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("train", "cec_distill.train", "train_command"),
     ("generate", "cec_distill.generate", "generate_command"),
     ("run", "cec_distill.pipeline", "run_command"),
+    ("plan", "cec_distill.plan", "plan_command"),
 ]
 
 
