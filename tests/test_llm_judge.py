@@ -130,7 +130,10 @@ def test_rubric_is_versioned_hashed_and_shows_the_instance():
         "[Claim]: Seas rise.\n[Evidence]:\n- [SUPPORTS] Ice melts.\n[Label]: SUPPORTS\n\n"
     )
     nli = {"premise": "A man sleeps.", "hypothesis": "A man rests.", "label": "entailment"}
-    assert format_context(nli).splitlines()[:2] == ["[Premise]: A man sleeps.", "[Hypothesis]: A man rests."]
+    assert format_context(nli).splitlines()[:2] == [
+        "[Premise]: A man sleeps.",
+        "[Hypothesis]: A man rests.",
+    ]
     assert format_context(None) == "" == format_context({})
     user = rubric.render(nli, ["Sleeping is resting.", "Rest."], "He rests.")[-1]["content"]
     assert user.startswith("[Premise]: A man sleeps.")
@@ -198,7 +201,9 @@ def test_scores_records_signature_and_what_was_sent(server, tmp_path):
     assert sent["model"] == "judge-m" and sent["temperature"] == 0 and sent["max_tokens"] == 128
     assert [m["role"] for m in sent["messages"]] == ["system", "user"]
     user = sent["messages"][1]["content"]
-    assert "[Claim]: Claim" in user and "[Evidence]:\n- Ice" in user and "Reference for item" in user
+    assert (
+        "[Claim]: Claim" in user and "[Evidence]:\n- Ice" in user and "Reference for item" in user
+    )
     recs = {r["item"]: r for r in records(tmp_path / "judge.jsonl")}
     assert sorted(recs) == list(range(6))
     r0 = recs[0]
@@ -279,7 +284,9 @@ def test_a_judge_that_cannot_go_on_stops_with_the_servers_words_and_no_key(
     with pytest.raises(TeacherError) as err:
         judged(server, tmp_path, n=8, judge_api_key_env="JUDGE_KEY")
     text = str(err.value)
-    assert text.startswith("llm_judge: ") and "Server is pinned to 'tiny'; requested 'judge-m'" in text
+    assert (
+        text.startswith("llm_judge: ") and "Server is pinned to 'tiny'; requested 'judge-m'" in text
+    )
     assert server.requests[0]["authorization"] == f"Bearer {SECRET}"  # the key was really sent
     assert SECRET not in text and "[REDACTED]" in text  # the echoed key is scrubbed
     assert len(server.requests) == 3  # the first three alike, then the run stops
@@ -397,8 +404,12 @@ def test_cli_evaluate_survives_sigkill_then_compare_and_report(tmp_path, capsys)
                  for r in srv.requests[n_before:] if r["messages"]]  # fmt: skip
     assert not {f"cf:{i}" for i in asked} & first  # nothing judged was asked again
     assert Counter(r["item"] for r in records(recs)) == Counter(f"cf:{i}" for i in range(n))
-    assert "[Claim]: Claim 0: seas rise." in srv.requests[0]["messages"][1]["content"]  # --instances
-    assert f"llm_judge: {n} scored, 0 unparsed" in err and f"{len(first)} judged by an earlier" in err
+    assert (
+        "[Claim]: Claim 0: seas rise." in srv.requests[0]["messages"][1]["content"]
+    )  # --instances
+    assert (
+        f"llm_judge: {n} scored, 0 unparsed" in err and f"{len(first)} judged by an earlier" in err
+    )
     res = json.loads(out.read_text())
     assert res["meta"]["llm_judge"]["scored"] == n and "llm_judge" in res["signatures"]
     got = [row["llm_judge"] for row in res["items"]]
@@ -407,7 +418,10 @@ def test_cli_evaluate_survives_sigkill_then_compare_and_report(tmp_path, capsys)
     # compare: the judge's column against another, an unparsed item left out and counted
     res["items"][3]["llm_judge"] = None
     out.write_text(json.dumps(res))
-    assert main(["compare", str(out), "--metric-a", "llm_judge", "--metric-b", "rouge1", "-k", "0"]) == 0
+    assert (
+        main(["compare", str(out), "--metric-a", "llm_judge", "--metric-b", "rouge1", "-k", "0"])
+        == 0
+    )
     said = capsys.readouterr().out
     assert "on k = 15 items" in said and "1 sampled item(s) left out" in said
     assert main(["report", str(out), "--out-dir", str(tmp_path / "rep"), "--no-plots"]) == 0
@@ -456,20 +470,35 @@ def test_transformers_serve_runs_counts_unparsed_and_resumes(hf_serve, tmp_path)
     kw = dict(judge_model=hf_serve.model, judge_base_url=hf_serve.base_url, judge_max_tokens=8,
               judge_records=tmp_path / "j.jsonl", judge_concurrency=2)  # fmt: skip
     before = served(hf_serve, 200)
-    part = evaluate(gens, refs, ["llm_judge"], system="s", contexts=ctxs, judge_max_requests=4,
-                    **{**kw, "judge_concurrency": 1})  # items 0 and 1, two requests each
+    part = evaluate(
+        gens,
+        refs,
+        ["llm_judge"],
+        system="s",
+        contexts=ctxs,
+        judge_max_requests=4,
+        **{**kw, "judge_concurrency": 1},
+    )  # items 0 and 1, two requests each
     info = part.meta["llm_judge"]
     assert info["stopped"] == "max requests (4) reached" and info["requests"] == 4
     assert info["unparsed"] == 2 and info["pending"] == 2 and info["scored"] == 0
     res = evaluate(gens, refs, ["llm_judge"], system="s", contexts=ctxs, **kw)
     info = res.meta["llm_judge"]
-    assert (info["unparsed"], info["pending"], info["failed"], info["judged_before"]) == (4, 0, 0, 2)
+    assert (info["unparsed"], info["pending"], info["failed"], info["judged_before"]) == (
+        4,
+        0,
+        0,
+        2,
+    )
     assert info["requests"] == 4  # only the two left, twice each
     assert res.items["llm_judge"].isna().all() and math.isnan(res.corpus.loc["llm_judge", "score"])
     recs = records(tmp_path / "j.jsonl")
     assert Counter(r["item"] for r in recs) == Counter(range(4))
     assert all(r["unparsed"] and r["score"] is None and len(r["answers"]) == 2 for r in recs)
-    assert recs[0]["response_model"] and f"served:{recs[0]['response_model']}" in res.signatures["llm_judge"]
+    assert (
+        recs[0]["response_model"]
+        and f"served:{recs[0]['response_model']}" in res.signatures["llm_judge"]
+    )
     again = evaluate(gens, refs, ["llm_judge"], system="s", contexts=ctxs, **kw)
     assert again.meta["llm_judge"]["requests"] == 0
     time.sleep(0.2)
