@@ -8,9 +8,14 @@ Python API (all plain files; see :mod:`cec_distill.metrics`, :mod:`cec_distill.s
 - :func:`read_pairs_from_files` ``(generated_path, references_path, ...)``: two files (JSONL/
   JSON/CSV records, or ``.txt`` with one text per line), joined by id when both have ids, else
   by position.
+- :func:`read_contexts` ``(path, ...) -> list[dict | None]``: what each record of a pairs file
+  says the item was about (``claim``/``evidence``/``premise``/``hypothesis``/``label``), for
+  metrics that read it (the LLM judge); :func:`contexts_from_instances` ``(path, ids)`` the same
+  from an instances file joined by id.
 - :func:`evaluate_files` ``(input | generated+references, out, metrics=..., ...) ->
   EvaluationResult``: read, score, write ``out`` (JSON) plus ``<out>.items.csv`` and
-  ``<out>.corpus.csv``.
+  ``<out>.corpus.csv`` (and, with ``llm_judge``, its records ``<out>.judge.jsonl`` unless
+  ``judge_records`` names them).
 - :func:`compare_results` ``(results, metric_a="cec", metric_b="bertscore", k=100, seed=0)
   -> Comparison``: the paper's 4.3 procedure on per-item scores already computed.
 - :func:`compare_pairs` ``(generated, references, metric_a, metric_b, k=100, seed=0, **options)
@@ -22,10 +27,13 @@ CLI (registered in :mod:`cec_distill.cli`)::
     cec-distill evaluate --generated gen.jsonl --references teacher.jsonl --out r.json
     cec-distill compare results/phi2.json --metric-a cec --metric-b bertscore -k 100 --seed 0
     cec-distill report results/*.json --out-dir reports/
+    cec-distill evaluate pairs.jsonl --metrics cec,llm_judge --judge-model gpt-4o \
+        --judge-base-url http://localhost:8000/v1 --instances test.jsonl --out r.json
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import json
@@ -42,6 +50,8 @@ from cec_distill.stats import Comparison, compare_metrics, sample_indices
 __all__ = [
     "read_pairs",
     "read_pairs_from_files",
+    "read_contexts",
+    "contexts_from_instances",
     "evaluate_files",
     "compare_results",
     "compare_pairs",
@@ -53,6 +63,7 @@ __all__ = [
 GENERATED_KEYS = ("generated", "explanation", "prediction", "hypothesis_text", "text")
 REFERENCE_KEYS = ("references", "reference", "teacher", "target", "text")
 ID_KEYS = ("id", "instance_id", "idx")
+CONTEXT_KEYS = ("claim", "evidence", "premise", "hypothesis", "label")
 
 
 def _records(path: Path) -> list[Any]:
@@ -186,6 +197,50 @@ def read_pairs_from_files(
     return ids, gens, [_refs(r) for r in refs]
 
 
+def read_contexts(path: str | os.PathLike[str]) -> list[dict[str, Any] | None]:
+    """The context fields (``claim``, ``evidence``, ``premise``, ``hypothesis``, ``label``) of
+    each record of ``path``, in order; None for a record (or a ``.txt`` line) without any."""
+    path = Path(path)
+    out: list[dict[str, Any] | None] = []
+    for rec in _records(path):
+        ctx = {k: rec[k] for k in CONTEXT_KEYS if isinstance(rec, dict) and rec.get(k)}
+        if isinstance(ctx.get("evidence"), str) and ctx["evidence"].lstrip().startswith("["):
+            with contextlib.suppress(json.JSONDecodeError):  # a JSON list inside a CSV cell
+                ctx["evidence"] = json.loads(ctx["evidence"])
+        out.append(ctx or None)
+    return out
+
+
+def contexts_from_instances(
+    path: str | os.PathLike[str], ids: Sequence[Any]
+) -> list[dict[str, Any] | None]:
+    """The context of each id from an instances file (:func:`cec_distill.data.load_instances`):
+    premise/hypothesis for e-SNLI, claim/evidence otherwise, with the label.
+
+    Raises:
+        ValueError: An id has no instance in the file.
+    """
+    from cec_distill.data import load_instances
+    from cec_distill.metrics.judge_rubric import context_of_instance
+
+    by_id = {inst.id: inst for inst in load_instances(path)}
+    missing = [i for i in ids if str(i) not in by_id]
+    if missing:
+        raise ValueError(
+            f"--instances: {path} has no instance for {len(missing)} of {len(ids)} id(s), "
+            f"e.g. {missing[:3]}"
+        )
+    return [context_of_instance(by_id[str(i)]) for i in ids]
+
+
+def _contexts_of_pairs(source: dict[str, str], ids: list[Any]) -> list[dict[str, Any] | None]:
+    path = source.get("input") or source.get("generated")
+    ctxs = read_contexts(path) if path else [None] * len(ids)
+    if len(ctxs) != len(ids):
+        return [None] * len(ids)
+    return ctxs
+
+
 def evaluate_files(
     input: str | os.PathLike[str] | None = None,
     out: str | os.PathLike[str] | None = None,
@@ -197,9 +252,16 @@ def evaluate_files(
     csv: bool = True,
     generated_field: str | None = None,
     references_field: str | None = None,
+    instances: str | os.PathLike[str] | None = None,
     **options: Any,
 ) -> EvaluationResult:
-    """Read pairs (one ``input`` file, or ``generated`` + ``references``), score, write ``out``."""
+    """Read pairs (one ``input`` file, or ``generated`` + ``references``), score, write ``out``.
+
+    Each item's context (for ``llm_judge``) comes from ``instances`` (an instances file, joined
+    by id) when given, else from the pairs' own ``claim``/``evidence``/``premise``/
+    ``hypothesis``/``label`` fields. With ``llm_judge`` and ``out``, the judge's records default
+    to ``<out>.judge.jsonl``.
+    """
     fields = {"generated_field": generated_field, "references_field": references_field}
     if input is not None:
         if generated is not None or references is not None:
@@ -211,8 +273,16 @@ def evaluate_files(
         source = {"generated": str(generated), "references": str(references)}
     else:
         raise ValueError("give an input file, or both generated and references files")
-    res = evaluate(gens, refs, metrics, ids=[i if i is not None else n for n, i in enumerate(ids)],
-                   system=system, **options)  # fmt: skip
+    ids = [i if i is not None else n for n, i in enumerate(ids)]
+    if instances is not None:
+        contexts = contexts_from_instances(instances, ids)
+        source["instances"] = str(instances)
+    else:
+        contexts = _contexts_of_pairs(source, ids)
+    names = [m.strip() for m in metrics.split(",")] if isinstance(metrics, str) else list(metrics)
+    if "llm_judge" in names and out is not None and options.get("judge_records") is None:
+        options["judge_records"] = Path(out).with_suffix(".judge.jsonl")
+    res = evaluate(gens, refs, names, ids=ids, system=system, contexts=contexts, **options)
     res.meta.update(source)
     if out is not None:
         res.save(out, csv=csv)
@@ -245,13 +315,32 @@ def compare_results(
     seed: int = 0,
     **kwargs: Any,
 ) -> Comparison:
-    """The 4.3 comparison on per-item scores from a results file (JSON) or items CSV."""
-    return compare_metrics(_scores(results, metric_a), _scores(results, metric_b), k, seed,
-                           names=(metric_a, metric_b), **kwargs)  # fmt: skip
+    """The 4.3 comparison on per-item scores from a results file (JSON) or items CSV.
+
+    Items without a score (NaN: an LLM judge's unparsed, failed or pending items) are left out
+    after the sample is drawn, so the same ``k`` and ``seed`` draw the same items whatever the
+    scores; ``Comparison.dropped`` counts them.
+    """
+    a, b = _scores(results, metric_a), _scores(results, metric_b)
+    return _compare_sampled(a, b, sample_indices(len(a), k, seed), seed,
+                            (metric_a, metric_b), **kwargs)  # fmt: skip
+
+
+def _compare_sampled(a: Any, b: Any, idx: Any, seed: int, names: tuple[str, str],
+                     **kwargs: Any) -> Comparison:  # fmt: skip
+    """Compare ``a[idx]`` with ``b[idx]``, leaving out items where either is NaN."""
+    import numpy as np
+
+    a, b, idx = np.asarray(a, float), np.asarray(b, float), np.asarray(idx)
+    if len(a) != len(b):
+        raise ValueError(f"a and b must have the same length, got {len(a)} and {len(b)}")
+    keep = idx[~(np.isnan(a[idx]) | np.isnan(b[idx]))]
+    comp = compare_metrics(a[keep], b[keep], None, seed, names=names, **kwargs)
+    return dataclasses.replace(comp, indices=keep.tolist(), dropped=len(idx) - len(keep))
 
 
 def _metric_of(column: str) -> str:
-    for base in ("bertscore", "cec"):
+    for base in ("bertscore", "cec"):  # columns such as bertscore_p, cec_forward
         if column.startswith(base + "_"):
             return base
     return column
@@ -264,23 +353,28 @@ def compare_pairs(
     metric_b: str = "bertscore",
     k: int | None = 100,
     seed: int = 0,
+    *,
+    ids: Sequence[Any] | None = None,
+    contexts: Sequence[Any] | None = None,
     **options: Any,
 ) -> Comparison:
     """Sample ``k`` pairs with ``seed``, score them with the two metrics, compare (4.3).
 
     The same ``k`` and ``seed`` sample the same items as :func:`compare_results` on a full
-    evaluation, so both give the same comparison.
+    evaluation, so both give the same comparison. ``ids`` and ``contexts`` (one per pair) reach
+    the metrics that read them (``llm_judge``); items one metric could not score are left out.
     """
     idx = sample_indices(len(generated), k, seed)
     gens = [generated[i] for i in idx]
     refs = [references[i] for i in idx]
+    sub_ids = [ids[i] for i in idx] if ids is not None else [int(i) for i in idx]
+    sub_ctx = [contexts[i] for i in idx] if contexts is not None else None
     names = list(dict.fromkeys([_metric_of(metric_a), _metric_of(metric_b)]))
-    res = evaluate(gens, refs, names, **options)
-    comp = compare_metrics(
-        res.items[metric_a].to_numpy(float), res.items[metric_b].to_numpy(float), None, seed,
-        names=(metric_a, metric_b),
-    )  # fmt: skip
-    return dataclasses.replace(comp, indices=idx.tolist())  # indices into the full input
+    res = evaluate(gens, refs, names, ids=sub_ids, contexts=sub_ctx, **options)
+    comp = _compare_sampled(res.items[metric_a].to_numpy(float), res.items[metric_b].to_numpy(float),
+                            range(len(idx)), seed, (metric_a, metric_b))  # fmt: skip
+    # indices into the full input
+    return dataclasses.replace(comp, indices=[int(idx[i]) for i in comp.indices])
 
 
 # --------------------------------------------------------------------------------------------
@@ -296,6 +390,117 @@ def _options(bertscore_model, bertscore_layer, device, cec_model, splitter) -> d
     if cec_opts:
         opts["cec_options"] = cec_opts
     return opts
+
+
+# The LLM judge's options, shared by `evaluate` and `compare` (plain keyword options of
+# get_metric("llm_judge", ...), named judge_*).
+JudgeModel = Annotated[
+    str | None, typer.Option("--judge-model", help="llm_judge: the judge's model name.")
+]
+JudgeBaseUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--judge-base-url",
+        help="llm_judge: OpenAI-compatible API root, e.g. http://localhost:8000/v1.",
+    ),
+]
+JudgeKeyEnv = Annotated[
+    str,
+    typer.Option(
+        "--judge-api-key-env", help="llm_judge: environment variable holding the API key."
+    ),
+]
+JudgeTemperature = Annotated[
+    float, typer.Option("--judge-temperature", help="llm_judge: sampling temperature.")
+]
+JudgeConcurrency = Annotated[
+    int, typer.Option("--judge-concurrency", min=1, help="llm_judge: requests in flight at once.")
+]
+JudgeMaxTokens = Annotated[
+    int,
+    typer.Option(
+        "--judge-max-tokens", min=1, help="llm_judge: completion-token limit per request."
+    ),
+]
+JudgeBudget = Annotated[
+    int | None,
+    typer.Option(
+        "--judge-max-total-tokens",
+        min=1,
+        help="llm_judge budget: tokens in this run (stops cleanly; re-run to go on).",
+    ),
+]
+JudgeMaxRequests = Annotated[
+    int | None,
+    typer.Option("--judge-max-requests", min=1, help="llm_judge budget: requests in this run."),
+]
+JudgeRecords = Annotated[
+    Path | None,
+    typer.Option(
+        "--judge-records", help="llm_judge: records JSONL, resumable (default: <out>.judge.jsonl)."
+    ),
+]
+JudgeRubric = Annotated[
+    Path | None,
+    typer.Option("--judge-rubric", help="llm_judge: rubric file (default: built-in v1)."),
+]
+JudgeTimeout = Annotated[
+    float,
+    typer.Option("--judge-timeout", help="llm_judge: seconds before a request counts as hung."),
+]
+Instances = Annotated[
+    Path | None,
+    typer.Option(
+        "--instances",
+        help="Instances file (claim/evidence or premise/hypothesis) joined by id, for llm_judge.",
+    ),
+]
+
+
+def _judge_options(**kw: Any) -> dict[str, Any]:
+    """The judge_* options given (None left out, so the metric's defaults apply)."""
+    return {f"judge_{k}": v for k, v in kw.items() if v is not None}
+
+
+def _judge_summary(res: EvaluationResult) -> int:
+    """Print what the judge did; the exit status it asks for (1 when items failed)."""
+    info = res.meta.get("llm_judge")
+    if not info:
+        return 0
+    typer.echo(
+        f"llm_judge: {info['scored']} scored, {info['unparsed']} unparsed (answer not in the "
+        f"rubric's format twice: NaN, left out of the mean), {info['failed']} failed, "
+        f"{info['pending']} pending; {info['judged_before']} judged by an earlier run, "
+        f"{info['requests']} requests, {info['tokens']} tokens; records: {info['records']}",
+        err=True,
+    )
+    for msg, n in sorted(info.get("errors", {}).items(), key=lambda kv: -kv[1])[:5]:
+        typer.echo(f"llm_judge: failed ({n} item{'s' if n != 1 else ''}): {msg}", err=True)
+    if info.get("pending"):
+        typer.echo(
+            f"llm_judge: stopped ({info['stopped']}); {info['pending']} items not judged (NaN); "
+            "re-run the same command to judge them",
+            err=True,
+        )
+    if info.get("failed"):
+        typer.echo(
+            f"llm_judge: {info['failed']} item(s) failed and are recorded with their error; "
+            "re-run the same command to retry them",
+            err=True,
+        )
+        return 1
+    return 0
+
+
+def _run_judged(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """``fn(...)``, with a judge that cannot go on (bad key, unknown model) as exit 2."""
+    from cec_distill.teacher.errors import TeacherError
+
+    try:
+        return fn(*args, **kwargs)
+    except TeacherError as exc:
+        typer.echo(f"cec-distill: error: {exc}", err=True)
+        raise typer.Exit(2) from None
 
 
 def evaluate_command(
@@ -339,17 +544,47 @@ def evaluate_command(
     device: Annotated[
         str | None, typer.Option(help="cpu, cuda, cuda:1 (default: CUDA when present).")
     ] = None,
+    instances: Instances = None,
+    judge_model: JudgeModel = None,
+    judge_base_url: JudgeBaseUrl = None,
+    judge_api_key_env: JudgeKeyEnv = "OPENAI_API_KEY",
+    judge_temperature: JudgeTemperature = 0.0,
+    judge_concurrency: JudgeConcurrency = 4,
+    judge_max_tokens: JudgeMaxTokens = 128,
+    judge_max_total_tokens: JudgeBudget = None,
+    judge_max_requests: JudgeMaxRequests = None,
+    judge_records: JudgeRecords = None,
+    judge_rubric: JudgeRubric = None,
+    judge_timeout: JudgeTimeout = 60.0,
 ) -> None:
-    """Score generated explanations against references (BLEU, ROUGE, METEOR, BERTScore, CEC)."""
-    res = evaluate_files(
-        input, out, generated=generated, references=references, metrics=metrics, system=system,
-        generated_field=generated_field, references_field=references_field,
-        **_options(bertscore_model, bertscore_layer, device, cec_model, splitter),
+    """Score generated explanations against references (BLEU, ROUGE, METEOR, BERTScore, CEC;
+    and an LLM judge with --metrics ...,llm_judge --judge-model M --judge-base-url URL).
+
+    Exit status: 0 done (an LLM judge's budget may have stopped it: re-run to go on); 1 some
+    items the judge failed on after its retries (recorded; re-run to retry); 2 a user error,
+    or a judge that cannot go on (bad key, unknown model), with the server's words.
+    """
+    judge = _judge_options(
+        model=judge_model, base_url=judge_base_url, api_key_env=judge_api_key_env,
+        temperature=judge_temperature, concurrency=judge_concurrency, max_tokens=judge_max_tokens,
+        max_total_tokens=judge_max_total_tokens, max_requests=judge_max_requests,
+        records=judge_records, rubric=judge_rubric, timeout=judge_timeout,
+    )  # fmt: skip
+    if "llm_judge" not in [m.strip() for m in metrics.split(",")]:
+        judge = {}
+    res = _run_judged(
+        evaluate_files, input, out, generated=generated, references=references, metrics=metrics,
+        system=system, generated_field=generated_field, references_field=references_field,
+        instances=instances, **_options(bertscore_model, bertscore_layer, device, cec_model, splitter),
+        **judge,
     )  # fmt: skip
     typer.echo(str(res))
     for name, sig in res.signatures.items():
         typer.echo(f"  {name}: {sig}")
     typer.echo(f"wrote {out}")
+    status = _judge_summary(res)
+    if status:
+        raise typer.Exit(status)
 
 
 def compare_command(
@@ -367,8 +602,25 @@ def compare_command(
         Path | None, typer.Option("--out", "-o", help="Write the comparison as JSON.")
     ] = None,
     device: Annotated[str | None, typer.Option(help="Device when scoring a pairs file.")] = None,
+    instances: Instances = None,
+    judge_model: JudgeModel = None,
+    judge_base_url: JudgeBaseUrl = None,
+    judge_api_key_env: JudgeKeyEnv = "OPENAI_API_KEY",
+    judge_temperature: JudgeTemperature = 0.0,
+    judge_concurrency: JudgeConcurrency = 4,
+    judge_max_tokens: JudgeMaxTokens = 128,
+    judge_max_total_tokens: JudgeBudget = None,
+    judge_max_requests: JudgeMaxRequests = None,
+    judge_records: JudgeRecords = None,
+    judge_rubric: JudgeRubric = None,
+    judge_timeout: JudgeTimeout = 60.0,
 ) -> None:
-    """The paper's 4.3 test: k random items, paired t-test, Wilcoxon, Cohen's d, means, SDs."""
+    """The paper's 4.3 test: k random items, paired t-test, Wilcoxon, Cohen's d, means, SDs.
+
+    Items without a score in either column (an LLM judge's unparsed ones) are left out of the
+    sample and counted. Scoring a pairs file with llm_judge takes the --judge-* options (its
+    records default to <pairs>.judge.jsonl).
+    """
     kk = None if k == 0 else k
     suffix = results.suffix.lower()
     is_results = suffix == ".csv"
@@ -380,8 +632,22 @@ def compare_command(
     if is_results:
         comp = compare_results(results, metric_a, metric_b, kk, seed)
     else:
-        _, gens, refs = read_pairs(results)
-        comp = compare_pairs(gens, refs, metric_a, metric_b, kk, seed, device=device)
+        ids, gens, refs = read_pairs(results)
+        ids = [i if i is not None else n for n, i in enumerate(ids)]
+        judge: dict[str, Any] = {}
+        if "llm_judge" in (_metric_of(metric_a), _metric_of(metric_b)):
+            judge = _judge_options(
+                model=judge_model, base_url=judge_base_url, api_key_env=judge_api_key_env,
+                temperature=judge_temperature, concurrency=judge_concurrency,
+                max_tokens=judge_max_tokens, max_total_tokens=judge_max_total_tokens,
+                max_requests=judge_max_requests,
+                records=judge_records or results.with_suffix(".judge.jsonl"), rubric=judge_rubric,
+                timeout=judge_timeout,
+            )  # fmt: skip
+        contexts = (contexts_from_instances(instances, ids) if instances is not None
+                    else _contexts_of_pairs({"input": str(results)}, ids))  # fmt: skip
+        comp = _run_judged(compare_pairs, gens, refs, metric_a, metric_b, kk, seed, ids=ids,
+                           contexts=contexts, device=device, **judge)  # fmt: skip
     typer.echo(comp.format())
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)

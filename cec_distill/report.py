@@ -54,6 +54,7 @@ TABLE1_COLUMNS: tuple[tuple[str, str], ...] = (
     ("meteor", "METEOR"),
     ("bertscore", "BERTScore"),
     ("cec", "CEC"),
+    ("llm_judge", "LLM judge"),  # 1-5, not 0-1; only when evaluated with --metrics ...,llm_judge
 )
 ResultsLike = EvaluationResult | str | os.PathLike
 

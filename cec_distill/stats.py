@@ -274,6 +274,7 @@ class Comparison:
     wilcoxon: TestResult
     d: float
     difference: Interval
+    dropped: int = 0  # sampled items left out for want of a score (NaN: an LLM judge's unparsed)
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -291,6 +292,10 @@ class Comparison:
             f"  Wilcoxon signed-rank: W = {self.wilcoxon.statistic:.1f}, {p(self.wilcoxon.pvalue)}\n"
             f"  Cohen's d (paired) = {self.d:.2f}\n"
             f"  mean difference {a} - {b} = {self.difference} (95% bootstrap CI)"
+        ) + (
+            f"\n  {self.dropped} sampled item(s) left out: no score (NaN) from {a} or {b}"
+            if self.dropped
+            else ""
         )
 
     __str__ = format

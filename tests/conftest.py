@@ -38,3 +38,14 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real data folder {SHARED_DATA} is absent")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def hf_serve(tmp_path_factory):
+    """``transformers serve`` on a tiny random Llama (tests/serve_helpers.py), started once per
+    session for the teacher's and the judge's tests. Its window holds every test prompt and its
+    answer, whatever the server's window rule (transformers >= 5.25 refuses a prompt plus answer
+    longer than ``max_position_embeddings``)."""
+    from serve_helpers import start_serve
+
+    yield from start_serve(tmp_path_factory.mktemp("serve"), max_positions=2048)

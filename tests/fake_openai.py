@@ -30,7 +30,11 @@ Actions (strings; ``"429:2.5"`` sets Retry-After to 2.5 seconds):
 * ``422``       422 with FastAPI validation errors (``{"detail": [{"loc", "msg", "type"}]}``)
 * ``text``      400 with a long plain-text (not JSON) body
 
-``delay`` (seconds) is slept before every answer, to keep requests in flight.
+* ``say:TEXT``  200 with ``TEXT`` as the assistant message (e.g. a judge's answer)
+
+``delay`` (seconds) is slept before every answer, to keep requests in flight. ``answer`` (a
+function of the request's messages) writes the content of ``ok`` answers (default
+:func:`explanation_for`), e.g. an LLM judge's ``Score: 4`` / ``Reason: ...``.
 """
 
 from __future__ import annotations
@@ -174,7 +178,12 @@ class _Handler(BaseHTTPRequestHandler):
             body = b'{"id": "chatcmpl-x", "choices": [{"message": {"content": "trunc'
             self._send(200, body)
         else:
-            content = "" if kind in ("empty", "filter") else explanation_for(messages)
+            if kind in ("empty", "filter"):
+                content = ""
+            elif kind == "say":
+                content = arg
+            else:
+                content = owner.answer(messages)
             finish = "content_filter" if kind == "filter" else "stop"
             limit = payload.get("max_completion_tokens") or payload.get("max_tokens")
             if isinstance(limit, int) and len(content.split()) > limit:
@@ -220,8 +229,9 @@ class _Server(ThreadingHTTPServer):
 class FakeOpenAI:
     """Threaded chat-completions server on ``127.0.0.1:<free port>``; a context manager."""
 
-    def __init__(self, delay: float = 0.0):
+    def __init__(self, delay: float = 0.0, answer: Any = None):
         self.delay = delay
+        self.answer = answer or explanation_for
         self.requests: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         self._queue: deque[str] = deque()

@@ -35,6 +35,7 @@ from cec_distill.teacher import (
 
 sys.path.insert(0, str(Path(__file__).parent))
 from fake_openai import FakeOpenAI, explanation_for  # noqa: E402
+from serve_helpers import served, start_serve  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "sk-test-Zq8x-DO-NOT-LEAK-4f1c9e"
@@ -701,90 +702,13 @@ def test_content_filtered_item_is_recorded_once_as_refused_and_not_retried(
 # built here: a real OpenAI-compatible server, offline, a few seconds to start.
 
 
-def _start_serve(root: Path, max_positions: int):
-    """``transformers serve`` on a tiny random Llama with a window of ``max_positions``: a
-    generator that yields the server's address and stops it afterwards."""
-    import socket
-    import urllib.request
-    from types import SimpleNamespace
-
-    try:
-        import transformers.cli.serve  # noqa: F401
-        from transformers.utils.import_utils import is_serve_available
-    except ImportError:
-        pytest.skip("this transformers has no `transformers serve` command (needs transformers 5)")
-    if not is_serve_available():
-        pytest.skip("`transformers serve` needs fastapi and uvicorn: pip install 'cec[dev]'")
-    from tiny_models import build_tiny_llama
-
-    model = build_tiny_llama(root / "tiny", max_positions=max_positions)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    log_path = root / "server.log"
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    cmd = [
-        sys.executable,
-        "-c",
-        "import sys; from transformers.cli.transformers import main; sys.exit(main())",
-        "serve",
-        str(model),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--device",
-        "cpu",
-        "--default-seed",
-        "0",
-    ]
-    with open(log_path, "w") as log_fh:
-        proc = subprocess.Popen(cmd, env=env, stdout=log_fh, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(
-                    f"transformers serve exited ({proc.returncode}):\n{log_path.read_text()}"
-                )
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, f"server not up in 180 s:\n{log_path.read_text()}"
-            time.sleep(0.2)
-        yield SimpleNamespace(
-            base_url=f"http://127.0.0.1:{port}/v1", model=str(model), log=log_path
-        )
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-@pytest.fixture(scope="module")
-def hf_serve(tmp_path_factory):
-    """A window that holds every test prompt and its answer, whatever the server's window rule
-    (transformers >= 5.25 refuses a prompt plus answer longer than ``max_position_embeddings``)."""
-    yield from _start_serve(tmp_path_factory.mktemp("serve"), max_positions=2048)
+# hf_serve: tests/conftest.py (one server per session, shared with test_llm_judge)
 
 
 @pytest.fixture(scope="module")
 def hf_serve_short(tmp_path_factory):
     """A 64-token window: every labelling prompt is longer (the user's problem, on item 1)."""
-    yield from _start_serve(tmp_path_factory.mktemp("serve-short"), max_positions=64)
-
-
-def _served(hf_serve, status: int) -> int:
-    """Chat requests the server answered with ``status`` so far (uvicorn's access log)."""
-    return hf_serve.log.read_text(errors="replace").count(
-        f'"POST /v1/chat/completions HTTP/1.1" {status}'
-    )
+    yield from start_serve(tmp_path_factory.mktemp("serve-short"), max_positions=64)
 
 
 def _label_args(data, out, hf_serve, *extra):
@@ -805,7 +729,7 @@ def _label_args(data, out, hf_serve, *extra):
 def test_transformers_serve_unknown_model_is_fatal_with_the_servers_words(hf_serve, tmp_path):
     data = write_instances(make_instances(12), tmp_path / "instances.jsonl")
     out = tmp_path / "labels.jsonl"
-    before = _served(hf_serve, 400)
+    before = served(hf_serve, 400)
     proc = _cli(_label_args(data, out, hf_serve, "--model", "m", "-j", "4"))
     _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 2, stderr
@@ -814,7 +738,7 @@ def test_transformers_serve_unknown_model_is_fatal_with_the_servers_words(hf_ser
     assert "requested 'm'" in said[0], stderr
     assert not out.exists() or out.read_text() == ""  # nothing written for any item
     time.sleep(0.2)
-    assert _served(hf_serve, 400) - before == 3  # three requests, not twelve
+    assert served(hf_serve, 400) - before == 3  # three requests, not twelve
 
 
 def test_transformers_serve_cut_explanations_are_flagged_and_counted(hf_serve, tmp_path):
@@ -866,7 +790,7 @@ def test_transformers_serve_prompt_past_the_window_stops_on_item_1(hf_serve_shor
     line on the first request, exit 2, nothing else sent or written."""
     data = write_instances(make_instances(6), tmp_path / "instances.jsonl")
     out = tmp_path / "labels.jsonl"
-    before = _served(hf_serve_short, 400)
+    before = served(hf_serve_short, 400)
     args = _label_args(data, out, hf_serve_short, "--model", hf_serve_short.model, "-j", "3")
     proc = _cli(args)
     _, stderr = proc.communicate(timeout=120)
@@ -876,7 +800,7 @@ def test_transformers_serve_prompt_past_the_window_stops_on_item_1(hf_serve_shor
     assert "The prompt has" in said[0] and "at most 64" in said[0]  # the server's own words
     assert not out.exists() or out.read_text() == ""
     time.sleep(0.2)
-    assert _served(hf_serve_short, 400) - before == 1  # the first request went alone
+    assert served(hf_serve_short, 400) - before == 1  # the first request went alone
 
 
 def test_openai_context_length_error_is_fatal_with_advice(server, api_key, tmp_path):

@@ -13,8 +13,9 @@ Public API (plain Python, pandas tables, plain files; the CLI layer is :mod:`cec
 - :func:`get_metric` ``(name, **options) -> Metric``, :func:`register_metric`,
   :func:`available_metrics`: the registry. An option no registered metric takes (a typo such as
   ``bertscore_modle``) is a ``ValueError``. A :class:`Metric` has ``name``, ``columns`` and
-  ``compute(generated, references) -> MetricOutput`` (per-item arrays and corpus values) and a
-  ``signature`` string.
+  ``compute(generated, references, *, ids=None, contexts=None, system=None) -> MetricOutput``
+  (per-item arrays, corpus values and ``info``) and a ``signature`` string; only a metric with
+  ``uses_context`` reads ``ids``/``contexts``/``system``.
 
 Metrics (each records its configuration in its signature):
 
@@ -39,6 +40,14 @@ Metrics (each records its configuration in its signature):
                 An empty candidate or reference scores 0. Corpus = mean of items.
 ``cec``         :func:`cec.score` ``sym`` (columns ``cec_forward``/``cec_backward`` too); best
                 reference per item; corpus = mean. One cached scorer per option set is reused.
+``llm_judge``   An LLM behind an OpenAI-compatible endpoint grades each item 1-5 with a
+                versioned, hashed rubric (:mod:`cec_distill.metrics.judge_rubric`) that shows
+                it the item's claim/evidence or premise/hypothesis (``contexts``), the
+                reference(s) and the generated text. Not offline, so not in
+                :data:`DEFAULT_METRICS`; needs ``judge_model`` (and ``judge_base_url``). An
+                answer that does not parse is asked again once, then NaN (``unparsed``, left out
+                of the mean, counted in ``EvaluationResult.meta["llm_judge"]``). Resumable
+                records keyed by (item id, system) in ``judge_records``.
 ==============  ===========================================================================
 
 Examples:
@@ -59,6 +68,7 @@ from cec_distill.metrics.base import (
     available_metrics,
     check_options,
     get_metric,
+    normalize_contexts,
     normalize_references,
     register_metric,
 )
@@ -76,6 +86,7 @@ from cec_distill.metrics.evaluation import (
     evaluate,
     load_results,
 )
+from cec_distill.metrics.llm_judge import JUDGE_OPTIONS, LLMJudgeMetric
 from cec_distill.metrics.meteor import METEORMetric
 from cec_distill.metrics.rouge import ROUGEMetric
 
@@ -93,10 +104,13 @@ __all__ = [
     "check_options",
     "load_results",
     "normalize_references",
+    "normalize_contexts",
     "resolve_bertscore_model",
+    "JUDGE_OPTIONS",
     "BLEUMetric",
     "ROUGEMetric",
     "METEORMetric",
     "BERTScoreMetric",
     "CECEvalMetric",
+    "LLMJudgeMetric",
 ]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import difflib
 import inspect
 import math
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any
 
@@ -20,6 +20,7 @@ __all__ = [
     "get_metric",
     "check_options",
     "normalize_references",
+    "normalize_contexts",
 ]
 
 
@@ -59,6 +60,39 @@ def normalize_references(references: Any, n: int | None = None) -> list[list[str
     return out
 
 
+def normalize_contexts(contexts: Any, n: int) -> list[dict[str, Any] | None]:
+    """One context per item (a dict such as ``{"claim", "evidence", "label"}`` or ``{"premise",
+    "hypothesis"}``, or None when the item has none); ``contexts=None`` is no context at all.
+
+    Raises:
+        TypeError: ``contexts`` is not a sequence, or an entry is neither a mapping nor None.
+        ValueError: The length differs from ``n``.
+    """
+    if contexts is None:
+        return [None] * n
+    if isinstance(contexts, (str, bytes, Mapping)) or not isinstance(contexts, Iterable):
+        raise TypeError("contexts must be a sequence with one dict (or None) per item")
+    out: list[dict[str, Any] | None] = []
+    for i, c in enumerate(contexts):
+        if c is not None and not isinstance(c, Mapping):
+            raise TypeError(f"contexts[{i}] must be a dict or None, got {type(c).__name__}")
+        out.append(dict(c) if c else None)
+    if len(out) != n:
+        raise ValueError(f"generated has {n} items but contexts has {len(out)}; they must match")
+    return out
+
+
+def _check_ids(ids: Any, n: int) -> list[Any]:
+    if ids is None:
+        return list(range(n))
+    if isinstance(ids, (str, bytes)):
+        raise TypeError("ids must be a sequence with one id per item")
+    ids = list(ids)
+    if len(ids) != n:
+        raise ValueError(f"ids has {len(ids)} entries but generated has {n}")
+    return ids
+
+
 def _check_generated(generated: Any) -> list[str]:
     if generated is None or isinstance(generated, (str, bytes)):
         raise TypeError("generated must be a sequence of strings (one per item)")
@@ -71,10 +105,12 @@ def _check_generated(generated: Any) -> list[str]:
 
 @dataclass
 class MetricOutput:
-    """Per-item arrays (``columns``) and corpus-level values (``corpus``) of one metric."""
+    """Per-item arrays (``columns``) and corpus-level values (``corpus``) of one metric, and
+    what else the run reports (``info``: e.g. the LLM judge's unparsed count), JSON-ready."""
 
     columns: dict[str, np.ndarray]
     corpus: dict[str, float]
+    info: dict[str, Any] = field(default_factory=dict)
 
 
 class Metric:
@@ -82,10 +118,14 @@ class Metric:
 
     Subclasses set ``name`` and ``columns`` (the first column is the metric's main score) and
     implement :meth:`item_scores`. The corpus value is the mean of items unless overridden.
+    A metric that reads more than the texts (the LLM judge: the item's claim and evidence, and
+    its id and system for its records) sets ``uses_context = True``; its ``item_scores`` is then
+    also given ``ids=``, ``contexts=`` and ``system=``. Others never see them.
     """
 
     name: str = ""
     columns: tuple[str, ...] = ()
+    uses_context: bool = False
 
     def item_scores(
         self, generated: list[str], references: list[list[str]]
@@ -97,13 +137,31 @@ class Metric:
     ) -> dict[str, float]:
         return {c: _nanmean(v) for c, v in items.items()}
 
-    def compute(self, generated: Sequence[str], references: Sequence[Any]) -> MetricOutput:
+    def compute(
+        self,
+        generated: Sequence[str],
+        references: Sequence[Any],
+        *,
+        ids: Sequence[Any] | None = None,
+        contexts: Sequence[Mapping[str, Any] | None] | None = None,
+        system: str | None = None,
+    ) -> MetricOutput:
+        """Score every item; ``ids``/``contexts``/``system`` reach only ``uses_context`` metrics
+        (and are checked for every metric: one id and one context, or None, per item)."""
         gens = _check_generated(generated)
         refs = normalize_references(references, len(gens))
-        items = {
-            c: np.asarray(v, dtype=np.float64) for c, v in self.item_scores(gens, refs).items()
-        }
-        return MetricOutput(items, self.corpus_scores(gens, refs, items))
+        ids_ = _check_ids(ids, len(gens))
+        ctxs = normalize_contexts(contexts, len(gens))
+        if self.uses_context:
+            raw = self.item_scores(gens, refs, ids=ids_, contexts=ctxs, system=system)  # type: ignore[call-arg]
+        else:
+            raw = self.item_scores(gens, refs)
+        items = {c: np.asarray(v, dtype=np.float64) for c, v in raw.items()}
+        return MetricOutput(items, self.corpus_scores(gens, refs, items), self.run_info())
+
+    def run_info(self) -> dict[str, Any]:
+        """What the last :meth:`compute` reports beside its scores (JSON-ready; default none)."""
+        return {}
 
     @property
     def signature(self) -> str:

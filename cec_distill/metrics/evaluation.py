@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ from cec_distill.metrics.base import (
     available_metrics,
     check_options,
     get_metric,
+    normalize_contexts,
     normalize_references,
 )
 
@@ -123,6 +124,7 @@ def evaluate(
     *,
     ids: Sequence[Any] | None = None,
     system: str | None = None,
+    contexts: Sequence[Mapping[str, Any] | None] | None = None,
     **options: Any,
 ) -> EvaluationResult:
     """Score generated explanations against references with several metrics.
@@ -132,14 +134,20 @@ def evaluate(
         references: One reference per item, or a list of references per item.
         metrics: Names from :func:`available_metrics` (or one comma-separated string).
         ids: Item ids (default ``0..n-1``).
-        system: A name for this system (the row label in Table 1).
+        system: A name for this system (the row label in Table 1; the LLM judge keys its
+            records by item id and system).
+        contexts: One dict per item with what the item was about (``claim``/``evidence``/
+            ``label`` or ``premise``/``hypothesis``), or None; only metrics that read it (the
+            LLM judge) see it.
         **options: Passed to the metrics: ``bertscore_model`` (local dir or cached hub name,
             default the embedded MiniLM), ``bertscore_layer``, ``bertscore_rescale``,
             ``bertscore_batch_size``, ``device``, ``cec_options`` (dict for :class:`cec.CEC`),
-            ``scorer`` (a ready :class:`cec.CEC`).
+            ``scorer`` (a ready :class:`cec.CEC`), and the ``judge_*`` options of
+            ``llm_judge`` (:class:`~cec_distill.metrics.llm_judge.LLMJudgeMetric`).
 
     Returns:
-        An :class:`EvaluationResult`.
+        An :class:`EvaluationResult`; ``meta[name]`` holds what a metric reports beside its
+        scores (``llm_judge``: scored, unparsed, failed, pending, requests, tokens, ...).
 
     Raises:
         TypeError / ValueError: Bad inputs or an unknown metric, before any model loads.
@@ -162,17 +170,29 @@ def evaluate(
     elif len(ids) != len(gens):
         raise ValueError(f"ids has {len(ids)} entries but generated has {len(gens)}")
 
+    ctxs = normalize_contexts(contexts, len(gens))
+
+    built = {m: get_metric(m, **options) for m in names}  # every option checked before scoring
     outputs: dict[str, MetricOutput] = {}
     signatures: dict[str, str] = {}
-    for m in names:
-        metric = get_metric(m, **options)
-        outputs[m] = metric.compute(gens, refs)
+    for m, metric in built.items():
+        outputs[m] = metric.compute(gens, refs, ids=ids, contexts=ctxs, system=system)
         signatures[m] = metric.signature
     items = pd.DataFrame({"id": list(ids)})
     for out in outputs.values():
         for col, values in out.columns.items():
             items[col] = values
-    return EvaluationResult(items, _corpus_frame(outputs), signatures, system)
+    meta = {m: _json_safe_tree(out.info) for m, out in outputs.items() if out.info}
+    return EvaluationResult(items, _corpus_frame(outputs), signatures, system, meta)
+
+
+def _json_safe_tree(value: Any) -> Any:
+    """``value`` with NaN/inf floats as None, through dicts and lists (for ``meta``)."""
+    if isinstance(value, dict):
+        return {str(k): _json_safe_tree(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe_tree(v) for v in value]
+    return json_safe(value)
 
 
 def load_results(path: str | os.PathLike[str]) -> EvaluationResult:
