@@ -421,8 +421,8 @@ def score_metrics(
             }  # fmt: skip
             stored[name] = hit
             if cache_path is not None:
-                atomic_write(cache_path, json.dumps(
-                    {"format": CACHE_FORMAT, "metrics": stored}, allow_nan=False) + "\n")  # fmt: skip
+                doc = {"format": CACHE_FORMAT, "metrics": stored}
+                atomic_write(cache_path, json.dumps(doc, allow_nan=False) + "\n")
         for c in cols:
             if c not in hit["columns"]:
                 raise ValueError(
@@ -730,7 +730,11 @@ def meta_evaluate(
                                    "n_items": cl.k}  # fmt: skip
             for s in stats:
                 row[s] = _interval(
-                    lambda r, s=s: _corr(s, xs[r], hs[r]), cl, n_bootstrap, confidence, seed
+                    lambda r, s=s, xs=xs, hs=hs: _corr(s, xs[r], hs[r]),
+                    cl,
+                    n_bootstrap,
+                    confidence,
+                    seed,
                 )
                 row[s]["value"] = _corr(s, xs, hs)
             if against is not None and col != against:
@@ -740,10 +744,11 @@ def meta_evaluate(
                 a2, b2, h2 = a[m2], x[m2], h[m2]
                 row["against"] = {}
                 for s in stats:
-                    d = _interval(
-                        lambda r, s=s: _corr(s, a2[r], h2[r]) - _corr(s, b2[r], h2[r]),
-                        cl2, n_bootstrap, confidence, seed,
-                    )  # fmt: skip
+
+                    def delta(r, s=s, a2=a2, b2=b2, h2=h2):
+                        return _corr(s, a2[r], h2[r]) - _corr(s, b2[r], h2[r])
+
+                    d = _interval(delta, cl2, n_bootstrap, confidence, seed)
                     d["value"] = _corr(s, a2, h2) - _corr(s, b2, h2)
                     d["p"] = _permutation_p(s, a2, b2, h2, cl2, n_permutations, seed)
                     d["n"] = int(m2.sum())
@@ -857,7 +862,9 @@ def meta_eval_file(
     return res
 
 
-def _write_scores(path: Path, data: Ratings, scores: dict[str, np.ndarray], cols: list[str]) -> None:
+def _write_scores(
+    path: Path, data: Ratings, scores: dict[str, np.ndarray], cols: list[str]
+) -> None:
     import io
 
     buf = io.StringIO()
@@ -881,28 +888,46 @@ def _parse_option(text: str) -> tuple[str, Any]:
 
 def meta_eval_command(
     ratings: Annotated[
-        Path, typer.Argument(help="JSONL/JSON/CSV/TSV of rated outputs: text, reference(s), ratings.")
+        Path,
+        typer.Argument(help="JSONL/JSON/CSV/TSV of rated outputs: text, reference(s), ratings."),
     ],
     human: Annotated[
         list[str],
-        typer.Option("--human", help="A numeric human rating field (repeat for several; a.b: field b of object a)."),
+        typer.Option(
+            "--human",
+            help="A numeric human rating field (repeat for several; a.b: field b of object a).",
+        ),
     ],
     metrics: Annotated[
-        str, typer.Option(help="Comma-separated metrics or metric columns (cec_forward, llm_judge...).")
+        str,
+        typer.Option(help="Comma-separated metrics or metric columns (cec_forward, llm_judge...)."),
     ] = ",".join(DEFAULT_META_METRICS),
     out: Annotated[
         Path | None,
-        typer.Option("--out", "-o", help="Folder for meta_eval.md/.csv/.json/.png, scores.csv and the score cache."),
+        typer.Option(
+            "--out",
+            "-o",
+            help="Folder for meta_eval.md/.csv/.json/.png, scores.csv and the score cache.",
+        ),
     ] = None,
     generated_field: Annotated[
-        str | None, typer.Option(help="Field of the generated text (default: generated, explanation, prediction).")
+        str | None,
+        typer.Option(
+            help="Field of the generated text (default: generated, explanation, prediction)."
+        ),
     ] = None,
     references_field: Annotated[
         list[str] | None,
-        typer.Option("--references-field", help="Field of the reference(s); repeat for several (default: references, reference, teacher, target)."),
+        typer.Option(
+            "--references-field",
+            help="Field of the reference(s); repeat for several (default: references, reference, teacher, target).",
+        ),
     ] = None,
     id_field: Annotated[
-        str | None, typer.Option(help="Item id: rows of one item are resampled together (default: every row is an item).")
+        str | None,
+        typer.Option(
+            help="Item id: rows of one item are resampled together (default: every row is an item)."
+        ),
     ] = None,
     against: Annotated[
         str, typer.Option(help="Metric the others are compared with ('none': no comparison).")
@@ -911,11 +936,18 @@ def meta_eval_command(
     permutations: Annotated[int, typer.Option(help="Permutations of the paired test.")] = 1000,
     confidence: Annotated[float, typer.Option(help="CI level.")] = 0.95,
     seed: Annotated[int, typer.Option(help="Seed of the bootstrap and the permutations.")] = 0,
-    plot: Annotated[bool, typer.Option("--plot/--no-plot", help="Write meta_eval.png with --out.")] = True,
-    force: Annotated[bool, typer.Option("--force", help="Recompute scores saved in the cache.")] = False,
+    plot: Annotated[
+        bool, typer.Option("--plot/--no-plot", help="Write meta_eval.png with --out.")
+    ] = True,
+    force: Annotated[
+        bool, typer.Option("--force", help="Recompute scores saved in the cache.")
+    ] = False,
     metric_option: Annotated[
         list[str] | None,
-        typer.Option("--metric-option", help="KEY=VALUE passed to the metrics (JSON values parsed), e.g. a judge's base_url; repeatable."),
+        typer.Option(
+            "--metric-option",
+            help="KEY=VALUE passed to the metrics (JSON values parsed), e.g. a judge's base_url; repeatable.",
+        ),
     ] = None,
     bertscore_model: Annotated[str | None, typer.Option(help="BERTScore backbone.")] = None,
     bertscore_layer: Annotated[int | None, typer.Option(help="BERTScore layer.")] = None,
