@@ -4,19 +4,23 @@ Three checks, one table:
 
 1. **ROSCOE e-SNLI** (151 GPT-3 step-by-step explanations, one expert rating each of Overall
    Quality and Coherency on 1-5; references = the item's three human e-SNLI explanations):
-   Spearman rho and Kendall tau-b of each metric's per-item score with each rating, with
-   percentile bootstrap 95% CIs (items resampled).
+   Spearman rho, Kendall tau-b and Pearson r of each metric's per-item score with each rating,
+   with percentile bootstrap 95% CIs (items resampled), and CEC's Spearman minus each other
+   metric's with its CI and a paired permutation p-value: exactly what
+   ``cec-distill meta-eval`` computes (this stage calls :mod:`cec_distill.meta_eval`).
 2. **e-SNLI test, paraphrase vs non-pair**: for ``--esnli-items`` items drawn with ``--seed``,
    explanation 1 vs explanation 2 of the same item is a positive pair; explanation 1 vs
    explanation 2 of a different random item is a negative pair. ROC AUC of each metric
    (Mann-Whitney U / (n_pos n_neg)) with a stratified percentile bootstrap 95% CI.
 3. **STS-B test** (1,379 sentence pairs, human similarity 0-5): Spearman rho of each metric with
-   the human score. The CEC rows here use ``splitter="none"``, so each text is one sentence and
+   the human score (and Pearson r), through :func:`cec_distill.meta_eval.meta_evaluate`.
+   The CEC rows here use ``splitter="none"``, so each text is one sentence and
    CEC is the cosine of the two sentence embeddings (forward = backward = sym).
 
 Metrics: BLEU (sentence BLEU), ROUGE-1/2/L, METEOR, BERTScore (default backbone: embedded
 all-MiniLM-L6-v2, layer 5) and CEC (sym, forward, backward), all via
-:func:`cec_distill.metrics.evaluate` with their default settings. Nothing here is tuned to the
+:func:`cec_distill.meta_eval.score_metrics` (the registry of :mod:`cec_distill.metrics`) with
+their default settings. Nothing here is tuned to the
 result.
 
 Usage (from the project root)::
@@ -54,10 +58,9 @@ from scipy import stats as sps  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from cec_distill.metrics import evaluate  # noqa: E402
+from cec_distill.meta_eval import meta_evaluate, read_ratings, score_metrics  # noqa: E402
 from cec_distill.stats import bootstrap_ci  # noqa: E402
 
-METRICS = ["bleu", "rouge1", "rouge2", "rougeL", "meteor", "bertscore", "cec"]
 COLUMNS = [
     "bleu", "rouge1", "rouge2", "rougeL", "meteor", "bertscore", "cec", "cec_forward",
     "cec_backward",
@@ -67,14 +70,6 @@ LABELS = {
     "meteor": "METEOR", "bertscore": "BERTScore (F1)", "cec": "CEC (sym)",
     "cec_forward": "CEC forward", "cec_backward": "CEC backward",
 }  # fmt: skip
-
-
-def _spearman(x: np.ndarray, y: np.ndarray) -> float:
-    return float(sps.spearmanr(x, y)[0])
-
-
-def _kendall(x: np.ndarray, y: np.ndarray) -> float:
-    return float(sps.kendalltau(x, y)[0])  # tau-b (ties in the 1-5 ratings)
 
 
 def _auc(pos: np.ndarray, neg: np.ndarray) -> float:
@@ -90,39 +85,44 @@ def _ci(
     return {"value": iv.estimate, "low": iv.low, "high": iv.high}
 
 
-# --------------------------------------------------------------------------------------------
-def roscoe(data: Path, opts: dict[str, Any], n_boot: int, seed: int) -> dict[str, Any]:
-    rows = json.loads(
-        (data / "roscoe" / "roscoe_esnli_overall_joined_with_esnli_refs.json").read_text()
-    )
-    gens = [r["generated"] for r in rows]
-    refs = [r["references"] for r in rows]
-    res = evaluate(gens, refs, METRICS, ids=[r["id"] for r in rows], **opts)
-    out: dict[str, Any] = {
-        "n": len(rows), "signatures": res.signatures, "by_metric": {}, "cec_minus": {},
-    }  # fmt: skip
-    for rating in ("Overall Quality", "Coherency"):
-        human = np.array([float(r["human"][rating]) for r in rows])
-        out.setdefault("rating_counts", {})[rating] = {
-            str(int(k)): int(v) for k, v in zip(*np.unique(human, return_counts=True), strict=True)
+def _cells(res: Any, ratings: dict[str, str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """cec_distill.meta_eval's rows in this file's format: by_metric[col][rating][stat] and
+    cec_minus[col][rating] (Spearman of CEC minus Spearman of col, with its permutation p)."""
+    by_metric: dict[str, Any] = {}
+    cec_minus: dict[str, Any] = {}
+    for row in res.rows:
+        rating = ratings[row["rating"]]
+        by_metric.setdefault(row["metric"], {})[rating] = {
+            s: row[s] for s in res.meta["statistics"]
         }
-        for col in COLUMNS:
-            x = res.items[col].to_numpy(float)
-            out["by_metric"].setdefault(col, {})[rating] = {
-                "spearman": _ci((x, human), _spearman, True, n_boot, seed),
-                "kendall": _ci((x, human), _kendall, True, n_boot, seed),
-            }
-        # is CEC's correlation higher than each other metric's? (items resampled jointly)
-        c = res.items["cec"].to_numpy(float)
-        for col in COLUMNS:
-            if col != "cec":
-                x = res.items[col].to_numpy(float)
-                out["cec_minus"].setdefault(col, {})[rating] = _ci(
-                    (c, x, human), lambda a, b, h: _spearman(a, h) - _spearman(b, h), True,
-                    n_boot, seed,
-                )  # fmt: skip
-    out["items"] = {c: res.items[c].round(6).tolist() for c in COLUMNS}
-    return out
+        if "against" in row:
+            cec_minus.setdefault(row["metric"], {})[rating] = row["against"]["spearman"]
+    return by_metric, cec_minus
+
+
+# --------------------------------------------------------------------------------------------
+ROSCOE_FILE = Path("roscoe") / "roscoe_esnli_overall_joined_with_esnli_refs.json"
+ROSCOE_RATINGS = {"human.Overall Quality": "Overall Quality", "human.Coherency": "Coherency"}
+
+
+def roscoe(
+    data: Path, opts: dict[str, Any], n_boot: int, seed: int, n_perm: int = 1000
+) -> dict[str, Any]:
+    """The same as ``cec-distill meta-eval ROSCOE_FILE --human "human.Overall Quality"
+    --human human.Coherency --metrics <COLUMNS>`` (rows are items: one rating each)."""
+    rated = read_ratings(data / ROSCOE_FILE, list(ROSCOE_RATINGS), references_fields="references")
+    scores, signatures = score_metrics(rated.generated, rated.references, COLUMNS, **opts)
+    res = meta_evaluate(
+        scores, {ROSCOE_RATINGS[h]: v for h, v in rated.human.items()}, against="cec",
+        n_bootstrap=n_boot, n_permutations=n_perm, seed=seed,
+    )  # fmt: skip
+    by_metric, cec_minus = _cells(res, {r: r for r in ROSCOE_RATINGS.values()})
+    return {
+        "n": len(rated), "signatures": signatures, "by_metric": by_metric,
+        "cec_minus": cec_minus, "rating_counts": res.meta["rating_counts"],
+        "permutation": res.meta["permutation"],
+        "items": {c: np.round(scores[c], 6).tolist() for c in COLUMNS},
+    }  # fmt: skip
 
 
 def esnli_pairs(data: Path, n_items: int, seed: int) -> tuple[list[str], list[str], np.ndarray]:
@@ -141,14 +141,14 @@ def esnli_pairs(data: Path, n_items: int, seed: int) -> tuple[list[str], list[st
 
 def esnli(data: Path, opts: dict[str, Any], n_items: int, n_boot: int, seed: int) -> dict[str, Any]:
     gens, refs, labels = esnli_pairs(data, n_items, seed)
-    res = evaluate(gens, refs, METRICS, **opts)
+    scores, _ = score_metrics(gens, [[r] for r in refs], COLUMNS, **opts)
     out: dict[str, Any] = {
         "n_pos": int(labels.sum()),
         "n_neg": int((1 - labels).sum()),
         "by_metric": {},
     }
     for col in COLUMNS:
-        x = res.items[col].to_numpy(float)
+        x = scores[col]
         pos, neg = x[labels == 1], x[labels == 0]
         out["by_metric"][col] = {
             "auc": _ci((pos, neg), _auc, False, n_boot, seed),
@@ -175,12 +175,14 @@ def stsb(data: Path, opts: dict[str, Any], n_boot: int, seed: int) -> dict[str, 
     a, b, human = read_stsb(data / "stsb" / "sts-test.csv")
     one = dict(opts)
     one["cec_options"] = {**opts.get("cec_options", {}), "splitter": "none"}
-    res = evaluate(a, b, METRICS, **one)
-    out: dict[str, Any] = {"n": len(a), "cec_signature": res.signatures["cec"], "by_metric": {}}
-    for col in COLUMNS:
-        x = res.items[col].to_numpy(float)
-        out["by_metric"][col] = {"spearman": _ci((x, human), _spearman, True, n_boot, seed)}
-    return out
+    scores, signatures = score_metrics(a, [[x] for x in b], COLUMNS, **one)
+    res = meta_evaluate(
+        scores, {"score": human}, against=None, statistics=("spearman", "pearson"),
+        n_bootstrap=n_boot, seed=seed,
+    )  # fmt: skip
+    by_metric, _ = _cells(res, {"score": "score"})
+    return {"n": len(a), "cec_signature": signatures["cec"],
+            "by_metric": {c: v["score"] for c, v in by_metric.items()}}  # fmt: skip
 
 
 # --------------------------------------------------------------------------------------------
@@ -209,7 +211,7 @@ STAGES = ("roscoe", "esnli", "stsb")
 
 
 def _stage_config(args: argparse.Namespace, stage: str) -> dict[str, Any]:
-    keys = {"roscoe": ("bootstrap", "seed", "directional"),
+    keys = {"roscoe": ("bootstrap", "permutations", "seed", "directional"),
             "esnli": ("esnli_items", "bootstrap", "seed", "directional"),
             "stsb": ("bootstrap", "seed", "directional")}[stage]  # fmt: skip
     return {k: getattr(args, k) for k in keys}
@@ -220,17 +222,21 @@ def _checkpoint(out: Path, stage: str) -> Path:
 
 
 def diff_table(results: dict[str, Any]) -> str:
-    """ROSCOE: Spearman of CEC minus Spearman of each other metric, with a paired bootstrap CI."""
+    """ROSCOE: Spearman of CEC minus Spearman of each other metric, with a paired bootstrap CI
+    and the paired permutation p-value (cec_distill.meta_eval)."""
     d = results["roscoe"]["cec_minus"]
     lines = [
-        "| CEC rho minus | Overall Quality | Coherency |",
-        "|---|---|---|",
+        "| CEC rho minus | Overall Quality | p | Coherency | p |",
+        "|---|---|---|---|---|",
     ]
+
+    def p(x: dict[str, Any]) -> str:
+        return f"{x['p']:.3f}" if "p" in x else "n/a"
+
     for col in COLUMNS:
         if col in d:
-            lines.append(
-                f"| {LABELS[col]} | {_cell(d[col]['Overall Quality'])} | {_cell(d[col]['Coherency'])} |"
-            )
+            oq, coh = d[col]["Overall Quality"], d[col]["Coherency"]
+            lines.append(f"| {LABELS[col]} | {_cell(oq)} | {p(oq)} | {_cell(coh)} | {p(coh)} |")
     return "\n".join(lines)
 
 
@@ -244,6 +250,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--bootstrap", type=int, default=1000, help="bootstrap resamples (default 1000)"
     )
+    ap.add_argument(
+        "--permutations", type=int, default=1000,
+        help="permutations of the paired test against CEC (ROSCOE; default 1000)",
+    )  # fmt: skip
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default=None)
     ap.add_argument(
@@ -290,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
         "seconds": {},
     }
     runners = {
-        "roscoe": lambda: roscoe(args.data, opts, args.bootstrap, args.seed),
+        "roscoe": lambda: roscoe(args.data, opts, args.bootstrap, args.seed, args.permutations),
         "esnli": lambda: esnli(args.data, opts, args.esnli_items, args.bootstrap, args.seed),
         "stsb": lambda: stsb(args.data, opts, args.bootstrap, args.seed),
     }

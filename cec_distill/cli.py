@@ -70,6 +70,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("evaluate", "cec_distill.evaluate", "evaluate_command"),
     ("compare", "cec_distill.evaluate", "compare_command"),
     ("report", "cec_distill.evaluate", "report_command"),
+    ("meta-eval", "cec_distill.meta_eval", "meta_eval_command"),
     ("train", "cec_distill.train", "train_command"),
     ("generate", "cec_distill.generate", "generate_command"),
     ("run", "cec_distill.pipeline", "run_command"),

@@ -241,7 +241,9 @@ def _all_commands() -> list[tuple[str, list[str]]]:
         (DISTILL_BIN, ["--help"]),
         *[
             (DISTILL_BIN, [c, "--help"])
-            for c in ("label", "evaluate", "compare", "report", "train", "generate", "run")
+            for c in (
+                "label", "evaluate", "compare", "report", "train", "generate", "run", "meta-eval",
+            )  # fmt: skip
         ],
     ]
 

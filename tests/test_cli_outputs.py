@@ -270,7 +270,7 @@ def test_version_on_every_subcommand(capsys):
         (
             distill_main,
             "cec-distill",
-            ("label", "evaluate", "compare", "report", "train", "generate", "run"),
+            ("label", "evaluate", "compare", "report", "train", "generate", "run", "meta-eval"),
         ),
     ):
         for command in commands:
