@@ -30,9 +30,10 @@ Public API:
   id_field=None) -> Ratings``: the file, checked; errors name the file, line and field.
 - :func:`resolve_metrics` ``(names) -> dict[registry name, list[column]]``: ``cec_forward`` is
   a column of ``cec``, ``bertscore_p`` of ``bertscore``; an unknown name is an error.
-- :func:`score_metrics` ``(generated, references, metrics, *, ids=None, cache=None, force=False,
-  **options) -> (columns, signatures)``: per-row scores, each metric saved to ``cache`` (a JSON
-  file) as it completes and reused by a later run on the same texts with the same options.
+- :func:`score_metrics` ``(generated, references, metrics, *, ids=None, contexts=None,
+  cache=None, force=False, **options) -> (columns, signatures)``: per-row scores, each metric
+  saved to ``cache`` (a JSON file) as it completes and reused by a later run on the same texts
+  and contexts with the same options and the same metric setup (its signature).
 - :func:`meta_evaluate` ``(scores, human, *, clusters=None, against="cec", ...) ->
   MetaEvalResult``: the statistics, no I/O.
 - :func:`meta_eval_file` ``(path, human, *, out_dir=None, ...) -> MetaEvalResult``: all of it;
@@ -128,12 +129,16 @@ class Ratings:
     human: dict[str, np.ndarray]
     ids: list[str] | None = None
     fields: dict[str, Any] = field(default_factory=dict)
+    contexts: list[dict[str, Any] | None] | None = None  # what each item was about (the judge)
 
     def __len__(self) -> int:
         return len(self.generated)
 
 
 _MISSING = object()
+# a row's own fields that say what the item was about; metrics that read a context (the LLM
+# judge) are given them
+CONTEXT_KEYS = ("premise", "hypothesis", "claim", "evidence", "label")
 
 
 def _get(record: Mapping[str, Any], name: str) -> Any:
@@ -258,6 +263,7 @@ def read_ratings(
     refs: list[list[str]] = []
     ids: list[str] = []
     ratings: dict[str, list[float]] = {h: [] for h in humans}
+    contexts: list[dict[str, Any] | None] = []
     gen_key, ref_keys = generated_field, ref_fields
     for where, rec in records:
         if not isinstance(rec, Mapping):
@@ -311,10 +317,13 @@ def read_ratings(
             ratings[h].append(_number(value, where, h))
         gens.append(gen)
         refs.append(item_refs)
+        found = {k: rec[k] for k in CONTEXT_KEYS if rec.get(k) not in (None, "", [])}
+        contexts.append(found or None)
     return Ratings(
         path, gens, refs, {h: np.asarray(v) for h, v in ratings.items()},
         ids if id_field is not None else None,
         {"generated": gen_key, "references": ref_keys, "id": id_field, "human": humans},
+        contexts if any(c is not None for c in contexts) else None,
     )  # fmt: skip
 
 
@@ -385,6 +394,7 @@ def score_metrics(
     metrics: Sequence[str] | str = DEFAULT_META_METRICS,
     *,
     ids: Sequence[Any] | None = None,
+    contexts: Sequence[Mapping[str, Any] | None] | None = None,
     cache: str | os.PathLike[str] | None = None,
     force: bool = False,
     **options: Any,
@@ -397,7 +407,7 @@ def score_metrics(
     computed and reused by a later call on the same texts with the same metric and options
     (``force=True`` recomputes).
     """
-    from cec_distill.metrics import evaluate
+    from cec_distill.metrics import evaluate, get_metric
 
     wanted = resolve_metrics(metrics)
     gens, refs = list(generated), [list(r) for r in references]
@@ -406,12 +416,15 @@ def score_metrics(
     columns: dict[str, np.ndarray] = {}
     signatures: dict[str, str] = {}
     for name, cols in wanted.items():
-        key = _cache_key(name, gens, refs, options)
+        # the metric's own signature (splitter rules, model hash, library versions) is part
+        # of the key: scores cached by another setup are never reused under this one's name
+        setup = get_metric(name, **options).signature
+        key = _cache_key(name, gens, refs, {"options": options, "contexts": contexts, "setup": setup})
         hit = stored.get(name)
         if not (isinstance(hit, dict) and hit.get("key") == key and all(
             c in hit.get("columns", {}) for c in cols
         )):  # fmt: skip
-            res = evaluate(gens, refs, [name], ids=ids, **options)
+            res = evaluate(gens, refs, [name], ids=ids, contexts=contexts, **options)
             hit = {
                 "key": key, "signature": res.signatures[name],
                 "columns": {
@@ -841,7 +854,8 @@ def meta_eval_file(
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
     scores, signatures = score_metrics(
-        data.generated, data.references, columns, cache=cache, force=force, **options
+        data.generated, data.references, columns, contexts=data.contexts, cache=cache,
+        force=force, **options,
     )
     res = meta_evaluate(
         {c: scores[c] for c in columns}, data.human, clusters=data.ids, against=against,

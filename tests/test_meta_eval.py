@@ -257,7 +257,7 @@ def test_constant_rating_is_refused(tmp_path, capsys):
 # --------------------------------------------------------------------------------------------
 # the command end to end (real embedder, real files)
 # --------------------------------------------------------------------------------------------
-def test_command_end_to_end_with_clusters_and_outputs(rated, tmp_path, capsys):
+def test_command_end_to_end_with_clusters_and_outputs(rated, tmp_path, capsys, monkeypatch):
     out = tmp_path / "out"
     argv = [
         "meta-eval",
@@ -326,6 +326,21 @@ def test_command_end_to_end_with_clusters_and_outputs(rated, tmp_path, capsys):
     assert rc == 0, err
     with (out / "scores.csv").open() as fh:
         assert next(csv.DictReader(fh))["bleu"] == "0.123456"
+    # the same options under another setup (a signature of other splitter rules, as after an
+    # upgrade)
+    # never reuse the saved CEC scores: they are computed again under the new signature
+    cache = json.loads((out / "scores_cache.json").read_text())
+    cache["metrics"]["cec"]["columns"]["cec"][0] = 0.654321
+    (out / "scores_cache.json").write_text(json.dumps(cache))
+    from cec_distill.metrics.cec import CECEvalMetric
+
+    monkeypatch.setattr(CECEvalMetric, "signature", property(lambda self: "cec:9.9|seg:cec-9"))
+    rc, _, err = _run([*argv, "--no-plot", "--metrics", "cec", "--against", "none"], capsys)
+    assert rc == 0, err
+    with (out / "scores.csv").open() as fh:
+        assert next(csv.DictReader(fh))["cec"] != "0.654321"
+    assert "cec:9.9|seg:cec-9" in (out / "meta_eval.json").read_text()
+    monkeypatch.undo()
     rc, _, err = _run([*argv, "--no-plot", "--force", "--metrics", "bleu", "--against", "none"],
                       capsys)  # fmt: skip
     assert rc == 0, err
@@ -349,3 +364,50 @@ def test_csv_with_two_reference_columns(tmp_path, capsys):
     assert rc == 0, err
     assert "score (n = 12 rows)" in stdout and "BLEU minus metric (Spearman)" in stdout
     assert "nrefs:2" in stdout  # both references reached the metric
+
+
+def test_llm_judge_as_a_meta_eval_metric_sees_each_rows_context(tmp_path, capsys):
+    """`--metrics cec,llm_judge` through the fake OpenAI server: the judge is given each row's
+    premise, its grade is correlated like any metric, and its records make a re-run free."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from fake_openai import FakeOpenAI
+
+    quality = {gen: q for _item, _ref, outputs in ITEMS for gen, q, _ in outputs}
+    seen: list[str] = []
+
+    def grade(messages):
+        prompt = "\n".join(str(m.get("content", "")) for m in messages)
+        seen.append(prompt)
+        gen = next(g for g in quality if g in prompt)
+        return f"Score: {quality[gen]}\nReason: graded by the test."
+
+    path = tmp_path / "rated.jsonl"
+    with path.open("w", encoding="utf-8") as fh:
+        for item, ref, outputs in ITEMS:
+            for gen, q, _ in outputs:
+                rec = {"item": item, "generated": gen, "references": [ref],
+                       "premise": f"Premise of {item}.", "quality": q}  # fmt: skip
+                fh.write(json.dumps(rec) + "\n")
+    with FakeOpenAI(answer=grade) as srv:
+        argv = ["meta-eval", str(path), "--human", "quality", "--id-field", "item",
+                "--metrics", "cec,llm_judge", "--out", str(tmp_path / "out"), "--no-plot",
+                "--metric-option", "judge_model=judge-m",
+                "--metric-option", f"judge_base_url={srv.base_url}",
+                "--metric-option", f"judge_records={tmp_path / 'judge.jsonl'}",
+                "--bootstrap", "200", "--permutations", "99"]  # fmt: skip
+        rc, stdout, err = _run(argv, capsys)
+        assert rc == 0, err
+        assert len(seen) == 12
+        for item, _ref, outputs in ITEMS:
+            for gen, _q, _ in outputs:
+                prompt = next(p for p in seen if gen in p)
+                assert f"[Premise]: Premise of {item}." in prompt
+        doc = json.loads((tmp_path / "out" / "meta_eval.json").read_text())
+        judge = next(r for r in doc["results"] if r["metric"] == "llm_judge")
+        assert judge["spearman"]["value"] == pytest.approx(1.0)
+        assert "llm_judge" in stdout and "judge-m" in doc["signatures"]["llm_judge"]
+        rc, _, err = _run([*argv, "--force"], capsys)  # scores recomputed, judge records reused
+        assert rc == 0, err
+        assert len(seen) == 12
