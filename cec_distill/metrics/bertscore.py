@@ -86,14 +86,21 @@ def _identity(model: str) -> tuple[int | None, str]:
 @functools.lru_cache(maxsize=2)
 def _bert_scorer(model: str, layer: int, device: str, batch_size: int, rescale: bool) -> Any:
     from bert_score import BERTScorer
+    from transformers.utils import logging as hf_logging
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return BERTScorer(
-            model_type=model, num_layers=layer, idf=False, device=device,
-            batch_size=batch_size, lang="en" if rescale else None,
-            rescale_with_baseline=rescale,
-        )  # fmt: skip
+    bar_was_on = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # no "Loading weights" bar on stderr (as cec's loads)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return BERTScorer(
+                model_type=model, num_layers=layer, idf=False, device=device,
+                batch_size=batch_size, lang="en" if rescale else None,
+                rescale_with_baseline=rescale,
+            )  # fmt: skip
+    finally:
+        if bar_was_on:
+            hf_logging.enable_progress_bar()
 
 
 class BERTScoreMetric(Metric):
