@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import math
 import os
+import re
 import subprocess
 import warnings
 from pathlib import Path
