@@ -44,6 +44,7 @@ __all__ = [
     "prompt_hash",
     "format_evidence",
     "format_instance",
+    "split_sections",
 ]
 
 BUILTIN_TEMPLATES = {CLIMATE_FEVER: "climate-fever.txt", ESNLI: "esnli.txt"}
@@ -62,6 +63,21 @@ ROLES = ("system", "user", "assistant")
 _PROMPT_DIR = Path(__file__).resolve().parent / "prompts"
 _HEADER = re.compile(r"^###\s*(system|user|assistant)\s*$", re.IGNORECASE)
 _TOKEN = re.compile(r"\{\{|\}\}|\{([A-Za-z_]\w*)\}|[{}]")
+
+
+def split_sections(text: str, header: re.Pattern[str]) -> tuple[tuple[str, str], ...]:
+    """``text`` cut at its ``### role`` lines (``header`` matches them, group 1 the role) into
+    (role, stripped body) pairs; text before the first header is a ``user`` section."""
+    sections: list[tuple[str, list[str]]] = []
+    for line in text.splitlines():
+        m = header.match(line)
+        if m:
+            sections.append((m.group(1).lower(), []))
+        elif sections:
+            sections[-1][1].append(line)
+        elif line.strip():
+            sections.append(("user", [line]))
+    return tuple((role, "\n".join(body).strip()) for role, body in sections)
 
 
 def format_evidence(instance: Instance, *, articles: bool = False) -> str:
@@ -111,16 +127,7 @@ class PromptTemplate:
         """Parse template text; raises ``ValueError`` naming the template on bad input."""
         if not isinstance(text, str):
             raise TypeError(f"template text must be a string, got {type(text).__name__}")
-        sections: list[tuple[str, list[str]]] = []
-        for line in text.splitlines():
-            m = _HEADER.match(line)
-            if m:
-                sections.append((m.group(1).lower(), []))
-            elif sections:
-                sections[-1][1].append(line)
-            elif line.strip():
-                sections.append(("user", [line]))
-        parsed = tuple((role, "\n".join(body).strip()) for role, body in sections)
+        parsed = split_sections(text, _HEADER)
         if not any(role == "user" and body for role, body in parsed):
             raise ValueError(f"template {name}: no user message")
         for _, body in parsed:

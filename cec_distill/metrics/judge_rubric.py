@@ -45,6 +45,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cec_distill.prompts import split_sections
+
 __all__ = [
     "RUBRIC_VERSION",
     "DEFAULT_RUBRIC",
@@ -164,16 +166,7 @@ class Rubric:
         """Parse rubric text; ``ValueError`` naming the rubric on a bad placeholder."""
         if not isinstance(text, str):
             raise TypeError(f"judge_rubric text must be a string, got {type(text).__name__}")
-        sections: list[tuple[str, list[str]]] = []
-        for line in text.splitlines():
-            m = _HEADER.match(line)
-            if m:
-                sections.append((m.group(1).lower(), []))
-            elif sections:
-                sections[-1][1].append(line)
-            elif line.strip():
-                sections.append(("user", [line]))
-        parsed = tuple((role, "\n".join(body).strip()) for role, body in sections)
+        parsed = split_sections(text, _HEADER)
         seen: set[str] = set()
         for _, body in parsed:
             for m in _TOKEN.finditer(body):
