@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import socket
 
 import pytest
 import torch
@@ -127,18 +126,13 @@ def test_lightning_self_log(expected):
     assert float(trainer.callback_metrics["val_cec"]) == pytest.approx(expected.mean, abs=1e-6)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _ddp_worker(rank: int, world: int, port: int, out_dir: str) -> None:
+def _ddp_worker(rank: int, world: int, init_file: str, out_dir: str) -> None:
     import torch.distributed as dist
 
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     torch.set_num_threads(1)
-    dist.init_process_group("gloo", rank=rank, world_size=world)
+    # a rendezvous file, not a TCP port picked in advance (another process may take the port)
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank,
+                            world_size=world)  # fmt: skip
     try:
         metric = CECScore()
         half = len(PREDS) // world
@@ -149,6 +143,7 @@ def _ddp_worker(rank: int, world: int, port: int, out_dir: str) -> None:
         parts = {k: float(v) for k, v in metric.compute_all().items()}
         with open(os.path.join(out_dir, f"rank{rank}.json"), "w") as fh:
             json.dump({"local": local, "cec": value, **parts}, fh)
+        dist.barrier()  # no rank tears gloo down while the other still talks to it
     finally:
         dist.destroy_process_group()
 
@@ -156,7 +151,8 @@ def _ddp_worker(rank: int, world: int, port: int, out_dir: str) -> None:
 def test_ddp_two_gloo_processes_compute_the_all_items_mean(tmp_path, expected):
     import torch.multiprocessing as mp
 
-    mp.spawn(_ddp_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True)
+    init = tmp_path / "rendezvous"
+    mp.spawn(_ddp_worker, args=(2, str(init), str(tmp_path)), nprocs=2, join=True)
     ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2)]
     first, second = cec.score(PREDS[:3], REFS[:3]), cec.score(PREDS[3:], REFS[3:])
     assert ranks[0]["local"] == pytest.approx(first.mean, abs=1e-6)

@@ -168,6 +168,7 @@ def _dist_worker(rank: int, world_size: int, init_file: str, out_dir: str) -> No
         }
         with open(f"{out_dir}/rank{rank}.json", "w") as fh:
             json.dump(payload, fh)
+        dist.barrier()  # no rank tears gloo down while the other still talks to it
     finally:
         dist.destroy_process_group()
 
