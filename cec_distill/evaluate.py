@@ -462,6 +462,23 @@ def _judge_options(**kw: Any) -> dict[str, Any]:
     return {f"judge_{k}": v for k, v in kw.items() if v is not None}
 
 
+def _refuse_unused_judge_options(command: Any, where: str, values: dict[str, Any]) -> None:
+    """A ``--judge-*`` option set (to other than its default) while no LLM judge runs is an
+    error: it would be ignored without a word. ``values``: the command's ``locals()``."""
+    import inspect
+
+    params = inspect.signature(command).parameters
+    given = [
+        "--" + name.replace("_", "-")
+        for name, value in values.items()
+        if name.startswith("judge_") and name in params and value != params[name].default
+    ]
+    if given:
+        raise ValueError(
+            f"{', '.join(given)}: only used by the llm_judge metric, which is not among {where}"
+        )
+
+
 def _judge_summary(res: EvaluationResult) -> int:
     """Print what the judge did; the exit status it asks for (1 when items failed)."""
     info = res.meta.get("llm_judge")
@@ -571,6 +588,7 @@ def evaluate_command(
         records=judge_records, rubric=judge_rubric, timeout=judge_timeout,
     )  # fmt: skip
     if "llm_judge" not in [m.strip() for m in metrics.split(",")]:
+        _refuse_unused_judge_options(evaluate_command, f"--metrics {metrics}", locals())
         judge = {}
     res = _run_judged(
         evaluate_files, input, out, generated=generated, references=references, metrics=metrics,
@@ -630,8 +648,17 @@ def compare_command(
             "cec-distill-evaluation"
         )
     if is_results:
+        _refuse_unused_judge_options(
+            compare_command,
+            f"the scoring of {results.name} (a results file is compared as it is)",
+            locals(),
+        )
         comp = compare_results(results, metric_a, metric_b, kk, seed)
     else:
+        if "llm_judge" not in (_metric_of(metric_a), _metric_of(metric_b)):
+            _refuse_unused_judge_options(
+                compare_command, f"--metric-a {metric_a} / --metric-b {metric_b}", locals()
+            )
         ids, gens, refs = read_pairs(results)
         ids = [i if i is not None else n for n, i in enumerate(ids)]
         judge: dict[str, Any] = {}

@@ -457,6 +457,24 @@ def test_cli_a_fatal_judge_error_is_exit_2_with_the_servers_words(tmp_path, caps
     assert not (tmp_path / "r.json").exists()
 
 
+def test_cli_judge_options_without_the_judge_are_refused_not_ignored(tmp_path, capsys):
+    from cec_distill.cli import main
+
+    pairs, _ = _pairs(tmp_path, 4)
+    out = tmp_path / "r.json"
+    code = main(["evaluate", str(pairs), "--metrics", "rouge1", "--judge-model", "m",
+                 "--judge-temperature", "0.7", "--out", str(out)])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and not out.exists()
+    assert "--judge-model, --judge-temperature: only used by the llm_judge metric" in err, err
+    code = main(["compare", str(pairs), "--metric-a", "rouge1", "--metric-b", "bleu",
+                 "--judge-records", str(tmp_path / "j.jsonl")])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and "--judge-records: only used by the llm_judge metric" in err, err
+    # the same commands without them run
+    assert main(["evaluate", str(pairs), "--metrics", "rouge1", "--out", str(out)]) == 0
+
+
 # ----------------------------------------------------------------------------- transformers serve
 
 
