@@ -84,7 +84,13 @@ def test_directional_heatmap_is_titled_with_the_score_asked_for(tmp_path, capsys
             main(["explain", rev, ref, "--directional", "--heatmap", str(tmp_path / "d.svg")]) == 0
         )
         assert main(["explain", rev, ref, "--heatmap", str(tmp_path / "p.svg")]) == 0
-    capsys.readouterr()
+    out = capsys.readouterr().out
+    # the text output leads with the same score, then the Eq. 2 breakdown (was Eq. 2 first)
+    head = re.match(r"directional CEC = (\d\.\d{3})  \(Eq\. 2 (\d\.\d{3}); 1 reversed link", out)
+    assert head, out[:300]
+    assert float(head.group(1)) == pytest.approx(directional, abs=6e-4)
+    assert float(head.group(2)) == pytest.approx(eq2, abs=6e-4)
+    assert out.splitlines()[1].endswith("|dir:yes")
     title = " ".join(_svg_text(tmp_path / "d.svg").split())
     lead = re.search(r"directional CEC (\d\.\d{3}) \(Eq\. 2 CEC (\d\.\d{3}):", title)
     assert lead, title

@@ -139,7 +139,20 @@ def explain_command(
     if as_json:
         _streams.out().write(json.dumps(alignment.to_dict(), indent=2) + "\n")
     else:
-        _streams.out().write(alignment.format(width=width, sections=sections) + "\n")
+        text = alignment.format(width=width, sections=sections)
+        links = alignment.extras.get("causal_links") if directional else None
+        if links and not links.get("empty"):
+            from cec.directional import PairLinks
+
+            # the score --directional asks for leads; the Eq. 2 breakdown below explains it
+            report = PairLinks.from_dict(links)
+            n_rev = len(report.reversed)
+            text = (
+                f"directional CEC = {report.sym:.3f}  (Eq. 2 {report.eq2:.3f}; {n_rev} "
+                f"reversed link{'s' if n_rev != 1 else ''}: see Causal links below)\n"
+                f"signature: {links['signature']}\n\n" + text
+            )
+        _streams.out().write(text + "\n")
     if heatmap is not None:
         try:
             written = alignment.heatmap(heatmap)
