@@ -31,6 +31,7 @@ import hashlib
 import json
 import os
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,6 +46,8 @@ __all__ = [
     "format_evidence",
     "format_instance",
     "split_sections",
+    "check_placeholders",
+    "fill_sections",
 ]
 
 BUILTIN_TEMPLATES = {CLIMATE_FEVER: "climate-fever.txt", ESNLI: "esnli.txt"}
@@ -78,6 +81,44 @@ def split_sections(text: str, header: re.Pattern[str]) -> tuple[tuple[str, str],
         elif line.strip():
             sections.append(("user", [line]))
     return tuple((role, "\n".join(body).strip()) for role, body in sections)
+
+
+def check_placeholders(
+    sections: Sequence[tuple[str, str]], known: Sequence[str], what: str
+) -> set[str]:
+    """The placeholders ``sections`` use; ``ValueError`` naming ``what`` on a stray brace or a
+    placeholder not in ``known`` (``{{`` and ``}}`` are literal braces)."""
+    seen: set[str] = set()
+    for _, body in sections:
+        for m in _TOKEN.finditer(body):
+            tok = m.group(0)
+            if tok in ("{{", "}}"):
+                continue
+            if m.group(1) is None:
+                raise ValueError(f"{what}: stray {tok!r}; write {tok * 2!r} for a literal brace")
+            if m.group(1) not in known:
+                raise ValueError(
+                    f"{what}: unknown placeholder {tok}; known: "
+                    + ", ".join("{" + k + "}" for k in known)
+                )
+            seen.add(m.group(1))
+    return seen
+
+
+def fill_sections(
+    sections: Sequence[tuple[str, str]], values: Mapping[str, str]
+) -> list[dict[str, str]]:
+    """Chat messages: each non-empty section with its placeholders replaced by ``values``."""
+
+    def sub(m: re.Match) -> str:
+        tok = m.group(0)
+        if tok == "{{":
+            return "{"
+        if tok == "}}":
+            return "}"
+        return values[m.group(1)]
+
+    return [{"role": role, "content": _TOKEN.sub(sub, body)} for role, body in sections if body]
 
 
 def format_evidence(instance: Instance, *, articles: bool = False) -> str:
@@ -130,19 +171,7 @@ class PromptTemplate:
         parsed = split_sections(text, _HEADER)
         if not any(role == "user" and body for role, body in parsed):
             raise ValueError(f"template {name}: no user message")
-        for _, body in parsed:
-            for m in _TOKEN.finditer(body):
-                tok = m.group(0)
-                if tok in ("{{", "}}"):
-                    continue
-                if m.group(1) is None:
-                    raise ValueError(
-                        f"template {name}: stray {tok!r}; write {tok * 2!r} for a literal brace"
-                    )
-                if m.group(1) not in FIELDS:
-                    raise ValueError(
-                        f"template {name}: unknown placeholder {tok}; known: {', '.join(FIELDS)}"
-                    )
+        check_placeholders(parsed, FIELDS, f"template {name}")
         return cls(name=name, text=text, sections=parsed)
 
     @property
@@ -152,19 +181,7 @@ class PromptTemplate:
 
     def render(self, instance: Instance) -> list[dict[str, str]]:
         """Fill the placeholders from ``instance``; returns chat messages."""
-        values = _fields(instance)
-
-        def sub(m: re.Match) -> str:
-            tok = m.group(0)
-            if tok == "{{":
-                return "{"
-            if tok == "}}":
-                return "}"
-            return values[m.group(1)]
-
-        return [
-            {"role": role, "content": _TOKEN.sub(sub, body)} for role, body in self.sections if body
-        ]
+        return fill_sections(self.sections, _fields(instance))
 
 
 def load_template(

@@ -45,7 +45,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cec_distill.prompts import split_sections
+from cec_distill.prompts import check_placeholders, fill_sections, split_sections
 
 __all__ = [
     "RUBRIC_VERSION",
@@ -73,7 +73,6 @@ FOLLOW_UP = (
 
 PLACEHOLDERS = ("context", "reference", "generated")
 _HEADER = re.compile(r"^###\s*(system|user)\s*$", re.IGNORECASE)
-_TOKEN = re.compile(r"\{\{|\}\}|\{([A-Za-z_]\w*)\}|[{}]")
 _ANSWER = re.compile(
     r"\A\s*score:[ \t]*([1-5])[ \t]*\r?\n\s*reason:[ \t]*(\S.*?)\s*\Z", re.IGNORECASE | re.DOTALL
 )
@@ -167,22 +166,7 @@ class Rubric:
         if not isinstance(text, str):
             raise TypeError(f"judge_rubric text must be a string, got {type(text).__name__}")
         parsed = split_sections(text, _HEADER)
-        seen: set[str] = set()
-        for _, body in parsed:
-            for m in _TOKEN.finditer(body):
-                tok = m.group(0)
-                if tok in ("{{", "}}"):
-                    continue
-                if m.group(1) is None:
-                    raise ValueError(
-                        f"judge_rubric {name}: stray {tok!r}; write {tok * 2!r} for a literal brace"
-                    )
-                if m.group(1) not in PLACEHOLDERS:
-                    raise ValueError(
-                        f"judge_rubric {name}: unknown placeholder {tok}; known: "
-                        + ", ".join("{" + p + "}" for p in PLACEHOLDERS)
-                    )
-                seen.add(m.group(1))
+        seen = check_placeholders(parsed, PLACEHOLDERS, f"judge_rubric {name}")
         missing = [p for p in ("reference", "generated") if p not in seen]
         if missing:
             raise ValueError(
@@ -210,16 +194,7 @@ class Rubric:
             "reference": _references_block(references),
             "generated": " ".join(str(generated).split()) or "(empty)",
         }
-
-        def sub(m: re.Match) -> str:
-            tok = m.group(0)
-            if tok == "{{":
-                return "{"
-            if tok == "}}":
-                return "}"
-            return values[m.group(1)]
-
-        return [{"role": r, "content": _TOKEN.sub(sub, body)} for r, body in self.sections if body]
+        return fill_sections(self.sections, values)
 
 
 @functools.cache
