@@ -457,26 +457,26 @@ Instances = Annotated[
 ]
 
 
-def _judge_options(**kw: Any) -> dict[str, Any]:
-    """The judge_* options given (None left out, so the metric's defaults apply)."""
-    return {f"judge_{k}": v for k, v in kw.items() if v is not None}
-
-
-def _refuse_unused_judge_options(command: Any, where: str, values: dict[str, Any]) -> None:
-    """A ``--judge-*`` option set (to other than its default) while no LLM judge runs is an
-    error: it would be ignored without a word. ``values``: the command's ``locals()``."""
+def _judge_options(
+    command: Any, values: dict[str, Any], judged: bool, where: str
+) -> dict[str, Any]:
+    """The ``judge_*`` options of ``command`` from its ``locals()`` (``values``), for the metric
+    (None left out, so the metric's defaults apply). When no LLM judge runs (``judged`` false),
+    a ``--judge-*`` option set to other than its default is an error naming it (it would be
+    ignored without a word), and there are none."""
     import inspect
 
-    params = inspect.signature(command).parameters
-    given = [
-        "--" + name.replace("_", "-")
-        for name, value in values.items()
-        if name.startswith("judge_") and name in params and value != params[name].default
-    ]
+    params = {
+        n: p for n, p in inspect.signature(command).parameters.items() if n.startswith("judge_")
+    }
+    if judged:
+        return {n: values[n] for n in params if values[n] is not None}
+    given = ["--" + n.replace("_", "-") for n, p in params.items() if values[n] != p.default]
     if given:
         raise ValueError(
             f"{', '.join(given)}: only used by the llm_judge metric, which is not among {where}"
         )
+    return {}
 
 
 def _judge_summary(res: EvaluationResult) -> int:
@@ -581,15 +581,8 @@ def evaluate_command(
     items the judge failed on after its retries (recorded; re-run to retry); 2 a user error,
     or a judge that cannot go on (bad key, unknown model), with the server's words.
     """
-    judge = _judge_options(
-        model=judge_model, base_url=judge_base_url, api_key_env=judge_api_key_env,
-        temperature=judge_temperature, concurrency=judge_concurrency, max_tokens=judge_max_tokens,
-        max_total_tokens=judge_max_total_tokens, max_requests=judge_max_requests,
-        records=judge_records, rubric=judge_rubric, timeout=judge_timeout,
-    )  # fmt: skip
-    if "llm_judge" not in [m.strip() for m in metrics.split(",")]:
-        _refuse_unused_judge_options(evaluate_command, f"--metrics {metrics}", locals())
-        judge = {}
+    judged = "llm_judge" in [m.strip() for m in metrics.split(",")]
+    judge = _judge_options(evaluate_command, locals(), judged, f"--metrics {metrics}")
     res = _run_judged(
         evaluate_files, input, out, generated=generated, references=references, metrics=metrics,
         system=system, generated_field=generated_field, references_field=references_field,
@@ -648,29 +641,17 @@ def compare_command(
             "cec-distill-evaluation"
         )
     if is_results:
-        _refuse_unused_judge_options(
-            compare_command,
-            f"the scoring of {results.name} (a results file is compared as it is)",
-            locals(),
-        )
+        where = f"the scoring of {results.name} (a results file is compared as it is)"
+        _judge_options(compare_command, locals(), False, where)
         comp = compare_results(results, metric_a, metric_b, kk, seed)
     else:
-        if "llm_judge" not in (_metric_of(metric_a), _metric_of(metric_b)):
-            _refuse_unused_judge_options(
-                compare_command, f"--metric-a {metric_a} / --metric-b {metric_b}", locals()
-            )
+        judged = "llm_judge" in (_metric_of(metric_a), _metric_of(metric_b))
+        where = f"--metric-a {metric_a} / --metric-b {metric_b}"
+        judge = _judge_options(compare_command, locals(), judged, where)
+        if judged:
+            judge.setdefault("judge_records", results.with_suffix(".judge.jsonl"))
         ids, gens, refs = read_pairs(results)
         ids = [i if i is not None else n for n, i in enumerate(ids)]
-        judge: dict[str, Any] = {}
-        if "llm_judge" in (_metric_of(metric_a), _metric_of(metric_b)):
-            judge = _judge_options(
-                model=judge_model, base_url=judge_base_url, api_key_env=judge_api_key_env,
-                temperature=judge_temperature, concurrency=judge_concurrency,
-                max_tokens=judge_max_tokens, max_total_tokens=judge_max_total_tokens,
-                max_requests=judge_max_requests,
-                records=judge_records or results.with_suffix(".judge.jsonl"), rubric=judge_rubric,
-                timeout=judge_timeout,
-            )  # fmt: skip
         contexts = (contexts_from_instances(instances, ids) if instances is not None
                     else _contexts_of_pairs({"input": str(results)}, ids))  # fmt: skip
         comp = _run_judged(compare_pairs, gens, refs, metric_a, metric_b, kk, seed, ids=ids,
