@@ -28,7 +28,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import threading
 import time
 import warnings
@@ -38,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from cec._files import _file_key, _sha256_of, file_digest
+from cec._files import _file_key, _sha256_of, file_digest, unwritable_reason
 from cec._onnx import PROBES
 
 __all__ = ["PROBES", "TOLERANCE", "FastTokenizer", "enabled", "load", "prepare", "marker_path"]
@@ -279,7 +278,7 @@ def prepare(encoder: Any, announce: Announce | None = None) -> bool:
             return False  # checked before and failed: not tried on every run
         if load(encoder) is not None:
             return True
-    problem = _writable(marker.parent)
+    problem = unwritable_reason(marker.parent)
     if problem:
         say(
             f"fast start: cannot prepare the ONNX copy of {encoder.name} in {marker.parent} "
@@ -313,17 +312,6 @@ def prepare(encoder: Any, announce: Announce | None = None) -> bool:
 
 
 _GRAPHS = ("model.onnx", "model-opt.onnx")
-
-
-def _writable(folder: Path) -> str:
-    """Why ``folder`` cannot take new files ("" when it can): tried, not guessed from modes."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".cec-probe-"):
-            pass
-    except OSError as exc:
-        return f"{type(exc).__name__}: {exc.strerror or exc}"
-    return ""
 
 
 def _check(encoder: Any) -> dict[str, Any]:

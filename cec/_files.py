@@ -16,6 +16,7 @@ __all__ = [
     "durable_replace",
     "fsync_path",
     "file_digest",
+    "unwritable_reason",
 ]
 
 
@@ -110,3 +111,14 @@ def _sha256_of(key: tuple[str, int, int, int, int]) -> str:
 def file_digest(path: Path) -> str:
     """sha256 of a file, read once per process for one (path, size, mtime, inode, ctime)."""
     return _sha256_of(_file_key(path))
+
+
+def unwritable_reason(folder: Path) -> str:
+    """Why ``folder`` cannot take new files ("" when it can): tried, not guessed from modes."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".cec-probe-"):
+            pass
+    except OSError as exc:
+        return f"{type(exc).__name__}: {exc.strerror or exc}"
+    return ""

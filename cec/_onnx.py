@@ -23,7 +23,14 @@ from typing import Any
 
 import numpy as np
 
-from cec._files import atomic_target, atomic_write, cache_dir, durable_replace, file_digest
+from cec._files import (
+    atomic_target,
+    atomic_write,
+    cache_dir,
+    durable_replace,
+    file_digest,
+    unwritable_reason,
+)
 from cec._warnings import PrecisionWarning
 from cec.devices import cuda_provider_missing, import_onnxruntime
 from cec.layout import transformer_config
@@ -94,10 +101,11 @@ def export_onnx(encoder: Any, *, quantize: bool = False) -> Path:
             return graph
         int8 = graph.parent / "model-int8.onnx"
         why = _untrusted(int8)
-        if why is None:
+        if why is None or _kept_read_only(encoder, int8, why, "int8"):
             return int8
         if why:
             _distrust(int8, why)
+        _must_write(int8)
         import onnx
 
         import_onnxruntime()  # telemetry off before onnxruntime.quantization loads it
@@ -132,10 +140,11 @@ def _fp32_graph(encoder: Any) -> Path:
     fp32 = folder / "model.onnx"
     opt = folder / "model-opt.onnx"
     why = _untrusted(opt)
-    if why is None:
+    if why is None or _kept_read_only(encoder, opt, why, "fp32"):
         return opt
     if why:
         _distrust(opt, why)
+    _must_write(opt)
     source_why = _untrusted(fp32)
     if source_why is not None or why:  # no trusted source, or the fused file changed
         if source_why:
@@ -146,6 +155,37 @@ def _fp32_graph(encoder: Any) -> Path:
     graph = optimise(fp32, opt, int(cfg.num_attention_heads), int(cfg.hidden_size))
     _record(encoder, graph, "fp32")
     return graph
+
+
+def _kept_read_only(encoder: Any, graph: Path, why: str, kind: str) -> bool:
+    """Whether an unrecorded ``graph`` in a folder cec cannot write is run as it is: only when
+    it is within :data:`EXPORT_TOLERANCE` of torch on the probe texts now (a folder prepared by a
+    cec before records, mounted read-only). A changed file there, or one that fails the check,
+    is an error: it can be neither trusted nor made again."""
+    if not graph.is_file():
+        return False
+    problem = unwritable_reason(graph.parent)
+    if not problem:
+        return False
+    where = f"the cache folder cannot be written ({problem}); point CEC_CACHE_DIR at a writable one"
+    if why:
+        raise ValueError(f"precision onnx: the cached {graph} is not used: {why}, and {where}")
+    diff = _max_diff(encoder, graph)
+    if not diff <= EXPORT_TOLERANCE[kind]:
+        raise ValueError(
+            f"precision onnx: the cached {graph} has no record and differs from the torch fp32 "
+            f"model by up to {diff:.3g} (more than {EXPORT_TOLERANCE[kind]:g}), and {where}"
+        )
+    return True
+
+
+def _must_write(graph: Path) -> None:
+    problem = unwritable_reason(graph.parent)
+    if problem:
+        raise ValueError(
+            f"precision onnx: cannot make {graph.name} in {graph.parent} ({problem}); point "
+            "CEC_CACHE_DIR at a writable folder"
+        )
 
 
 def _export(encoder: Any, fp32: Path) -> None:

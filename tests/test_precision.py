@@ -138,6 +138,59 @@ def test_a_cached_export_changed_since_it_was_made_is_made_again_not_run(scorer,
         assert export_onnx(cec.CEC(device="cpu", precision="onnx").encoder) == opt
 
 
+def _freeze(folder, request):
+    """No entry can be added to or removed from ``folder``, even by root (chattr +i)."""
+    import os
+    import subprocess
+
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        request.addfinalizer(lambda: folder.chmod(0o755))
+    else:
+        proc = subprocess.run(["chattr", "+i", str(folder)], capture_output=True, text=True)
+        if proc.returncode != 0:
+            pytest.skip(f"chattr +i is not possible here: {proc.stderr.strip()}")
+        request.addfinalizer(lambda: subprocess.run(["chattr", "-i", str(folder)], check=False))
+    try:
+        (folder / "probe").mkdir()
+    except OSError:
+        return
+    pytest.skip(f"{folder} can still be written to")
+
+
+def test_a_read_only_cache_keeps_working_only_with_files_that_check_out(
+    scorer, pairs, tmp_path, monkeypatch, request
+):
+    """A cache prepared before records, mounted read-only: its file is checked against torch
+    and run (scores as fp32's); a file changed there can be neither trusted nor made again: one
+    clear error naming it, never its numbers."""
+    if importlib.util.find_spec("onnxruntime") is None:
+        pytest.skip("onnxruntime is not installed")
+    import shutil
+
+    from cec._onnx import export_onnx
+
+    monkeypatch.setenv("CEC_CACHE_DIR", str(tmp_path / "cache"))
+    gens, refs = pairs
+    int8 = export_onnx(cec.CEC(device="cpu", precision="onnx-int8").encoder, quantize=True)
+    folder = int8.parent
+    for record in folder.glob("*.check.json"):  # as a cec before records left it
+        record.unlink()
+    _freeze(folder, request)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PrecisionWarning)
+        result = cec.CEC(device="cpu", precision="onnx").score(gens, refs)
+    assert np.abs(result.sym - scorer.score(gens, refs).sym).max() <= 1e-4
+
+    monkeypatch.setenv("CEC_CACHE_DIR", str(tmp_path / "cache2"))  # a changed file, recorded
+    int8 = export_onnx(cec.CEC(device="cpu", precision="onnx-int8").encoder, quantize=True)
+    shutil.copyfile(int8, int8.parent / "model-opt.onnx")
+    _freeze(int8.parent, request)
+    with pytest.raises(ValueError, match=r"model-opt\.onnx is not used: it has another sha256.*"
+                       r"cannot be written"):  # fmt: skip
+        cec.CEC(device="cpu", precision="onnx").score(gens, refs)
+
+
 def test_precision_option_errors_before_loading():
     with pytest.raises(ValueError, match="precision must be one of"):
         cec.CEC(precision="float8")
